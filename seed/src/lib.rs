@@ -1,0 +1,198 @@
+//! PassCom's demo data: one JSON file per airline (`seed/a.json`, …) describing a weekly
+//! timetable, and the loader that turns it into dated segments and seat maps for the coming
+//! days. Segment ids are derived from flight and departure (`PA101-20261122-0900`) and every
+//! insert skips what exists, so loading twice changes nothing. Only departures still in the
+//! future are created.
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use diesel::sql_types::{Array, BigInt, Integer, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use passcom_shared::city::city_key;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timetable {
+    pub airline: String,
+    pub name: String,
+    pub currency: String,
+    /// How many days ahead to create departures for.
+    pub days: u32,
+    pub seat_rows: u32,
+    pub seat_letters: String,
+    pub flights: Vec<Flight>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flight {
+    pub flight_no: String,
+    pub origin: String,
+    pub destination: String,
+    pub departures_utc: Vec<String>,
+    pub duration_minutes: i64,
+    /// A decimal string such as "289.90".
+    pub price: String,
+}
+
+const BUNDLED: [(&str, &str); 3] =
+    [("a", include_str!("../a.json")), ("b", include_str!("../b.json")), ("c", include_str!("../c.json"))];
+
+impl Timetable {
+    pub fn parse(json: &str) -> anyhow::Result<Self> {
+        let timetable: Timetable = serde_json::from_str(json).context("reading the timetable")?;
+        if !(1..=99).contains(&timetable.seat_rows) || timetable.seat_letters.is_empty() {
+            bail!("seat maps have 1-99 rows and at least one letter");
+        }
+        if !timetable.seat_letters.bytes().all(|b| b.is_ascii_uppercase()) {
+            bail!("seat letters are capital letters");
+        }
+        Ok(timetable)
+    }
+
+    /// The demo timetable shipped for airline `a`, `b` or `c`.
+    pub fn bundled(airline: &str) -> Option<Self> {
+        BUNDLED.iter().find(|(code, _)| *code == airline).and_then(|(_, json)| Self::parse(json).ok())
+    }
+}
+
+/// A dated departure, ready to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Departure {
+    pub segment_id: String,
+    pub flight_no: String,
+    pub origin: String,
+    pub destination: String,
+    pub departs_at: DateTime<Utc>,
+    pub arrives_at: DateTime<Utc>,
+    pub price_cents: i64,
+}
+
+fn cents(price: &str) -> anyhow::Result<i64> {
+    let (units, fraction) = price.split_once('.').unwrap_or((price, "00"));
+    if fraction.len() != 2 {
+        bail!("price `{price}` needs two decimals");
+    }
+    Ok(units.parse::<i64>()? * 100 + fraction.parse::<i64>()?)
+}
+
+/// Every departure of the timetable in the `days` days from `now`'s date that is still at
+/// least an hour away.
+pub fn departures(timetable: &Timetable, now: DateTime<Utc>, days: u32) -> anyhow::Result<Vec<Departure>> {
+    let mut out = Vec::new();
+    for day in 0..=i64::from(days) {
+        let date = (now + Duration::days(day)).date_naive();
+        for flight in &timetable.flights {
+            for time in &flight.departures_utc {
+                let time = NaiveTime::parse_from_str(time, "%H:%M")
+                    .with_context(|| format!("{}: time `{time}`", flight.flight_no))?;
+                let departs_at = date.and_time(time).and_utc();
+                if departs_at < now + Duration::hours(1) {
+                    continue;
+                }
+                out.push(Departure {
+                    segment_id: format!("{}-{}", flight.flight_no, departs_at.format("%Y%m%d-%H%M")),
+                    flight_no: flight.flight_no.clone(),
+                    origin: flight.origin.clone(),
+                    destination: flight.destination.clone(),
+                    departs_at,
+                    arrives_at: departs_at + Duration::minutes(flight.duration_minutes),
+                    price_cents: cents(&flight.price)?,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Loaded {
+    pub segments: usize,
+    pub seats: usize,
+}
+
+/// Inserts the departures and their seat maps; existing rows are left as they are.
+pub async fn load(
+    conn: &mut AsyncPgConnection,
+    departures: &[Departure],
+    currency: &str,
+    seat_rows: u32,
+    seat_letters: &str,
+) -> anyhow::Result<Loaded> {
+    let column = |f: fn(&Departure) -> String| departures.iter().map(f).collect::<Vec<String>>();
+    let ids = column(|d| d.segment_id.clone());
+    let segments = diesel::sql_query(
+        "INSERT INTO segments (segment_id, flight_no, origin, origin_key, destination, destination_key,
+                               departs_at, arrives_at, price_cents, currency)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                              $7::timestamptz[], $8::timestamptz[], $9::bigint[]) AS d, (SELECT $10::text) AS c
+         ON CONFLICT (segment_id) DO NOTHING",
+    )
+    .bind::<Array<Text>, _>(&ids)
+    .bind::<Array<Text>, _>(column(|d| d.flight_no.clone()))
+    .bind::<Array<Text>, _>(column(|d| d.origin.clone()))
+    .bind::<Array<Text>, _>(column(|d| city_key(&d.origin)))
+    .bind::<Array<Text>, _>(column(|d| d.destination.clone()))
+    .bind::<Array<Text>, _>(column(|d| city_key(&d.destination)))
+    .bind::<Array<Timestamptz>, _>(departures.iter().map(|d| d.departs_at).collect::<Vec<_>>())
+    .bind::<Array<Timestamptz>, _>(departures.iter().map(|d| d.arrives_at).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(departures.iter().map(|d| d.price_cents).collect::<Vec<_>>())
+    .bind::<Text, _>(currency)
+    .execute(conn)
+    .await
+    .context("inserting segments")?;
+    let letters: Vec<String> = seat_letters.chars().map(String::from).collect();
+    let seats = diesel::sql_query(
+        "INSERT INTO seats (segment_id, seat)
+         SELECT s.id, r.n::text || l.letter
+           FROM unnest($1::text[]) AS s(id), generate_series(1, $2) AS r(n), unnest($3::text[]) AS l(letter)
+         ON CONFLICT (segment_id, seat) DO NOTHING",
+    )
+    .bind::<Array<Text>, _>(&ids)
+    .bind::<Integer, _>(i32::try_from(seat_rows)?)
+    .bind::<Array<Text>, _>(&letters)
+    .execute(conn)
+    .await
+    .context("inserting seats")?;
+    Ok(Loaded { segments, seats })
+}
+
+/// Loads a whole timetable for its configured number of days.
+pub async fn load_timetable(
+    conn: &mut AsyncPgConnection,
+    timetable: &Timetable,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Loaded> {
+    let departures = departures(timetable, now, timetable.days)?;
+    load(conn, &departures, &timetable.currency, timetable.seat_rows, &timetable.seat_letters).await
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn bundled_timetables_parse_and_only_future_departures_are_made() {
+        for code in ["a", "b", "c"] {
+            let timetable = Timetable::bundled(code).expect("bundled timetable");
+            assert!(timetable.flights.len() >= 8, "{code} has at least 8 flights");
+            let now = Utc.with_ymd_and_hms(2030, 5, 1, 12, 0, 0).unwrap();
+            let deps = departures(&timetable, now, 2).unwrap();
+            assert!(deps.iter().all(|d| d.departs_at >= now + Duration::hours(1)));
+            assert!(deps.iter().all(|d| d.arrives_at > d.departs_at));
+            let mut ids: Vec<_> = deps.iter().map(|d| &d.segment_id).collect();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), deps.len(), "segment ids are unique");
+        }
+    }
+
+    #[test]
+    fn prices_are_exact() {
+        assert_eq!(cents("289.90").unwrap(), 28990);
+        assert!(cents("1.5").is_err());
+    }
+}

@@ -1,0 +1,49 @@
+//! `passcom-seed --database-url URL --airline a [--file seed/a.json] [--days N]`
+//! Loads an airline's demo timetable into its (already migrated) database.
+
+use anyhow::{bail, Context};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use passcom_seed::{load_timetable, Timetable};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let mut database_url = std::env::var("DATABASE_URL").ok();
+    let mut airline = std::env::var("PASSCOM_AIRLINE").ok();
+    let mut file = None;
+    let mut days = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--database-url" => database_url = Some(value()?),
+            "--airline" => airline = Some(value()?),
+            "--file" => file = Some(value()?),
+            "--days" => days = Some(value()?.parse::<u32>().context("--days")?),
+            "-h" | "--help" => {
+                println!("usage: passcom-seed --database-url URL --airline CODE [--file PATH] [--days N]");
+                return Ok(());
+            }
+            other => bail!("unknown argument `{other}` (try --help)"),
+        }
+    }
+    let database_url = database_url.context("--database-url (or DATABASE_URL) is required")?;
+    let airline = airline.context("--airline (or PASSCOM_AIRLINE) is required")?;
+    let mut timetable = match file {
+        Some(path) => Timetable::parse(&std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?)?,
+        None => Timetable::bundled(&airline)
+            .with_context(|| format!("no bundled timetable for airline `{airline}`; pass --file"))?,
+    };
+    if timetable.airline != airline {
+        bail!("the timetable is airline `{}`'s, not `{airline}`'s", timetable.airline);
+    }
+    if let Some(days) = days {
+        timetable.days = days;
+    }
+    let mut conn = AsyncPgConnection::establish(&database_url).await.context("connecting to the database")?;
+    let loaded = load_timetable(&mut conn, &timetable, chrono::Utc::now()).await?;
+    println!(
+        "airline {airline} ({}): {} new segments, {} new seats over {} days",
+        timetable.name, loaded.segments, loaded.seats, timetable.days
+    );
+    Ok(())
+}

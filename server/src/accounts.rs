@@ -1,0 +1,285 @@
+//! Accounts: one registration for the whole federation, login at any airline.
+//!
+//! A login is claimed before its account exists, at every airline in one fixed order (by code),
+//! and needs a majority of grants with no refusal. Two registrations of one login race at the
+//! same first airline, so exactly one of them proceeds; and since any two majorities share an
+//! airline, no two accounts can ever hold one login even while an airline is down. The account
+//! then reaches every airline through the outbox.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use passcom_shared::api::{Account, Credentials, Session};
+use passcom_shared::client::PeerError;
+use passcom_shared::internal::{LoginClaim, ReplicatedAccount};
+use uuid::Uuid;
+
+use crate::auth::{password, tokens};
+use crate::error::{ApiError, ApiResult};
+use crate::outbox::{self, Message};
+use crate::schema::{login_claims, users};
+use crate::startup::AppState;
+
+/// A login: 3–64 characters of `a-z 0-9 . _ -`, compared in lowercase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login(String);
+
+impl Login {
+    pub fn parse(raw: &str) -> ApiResult<Self> {
+        let login = raw.trim().to_lowercase();
+        let valid = (3..=64).contains(&login.chars().count())
+            && login.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        if valid {
+            Ok(Login(login))
+        } else {
+            Err(ApiError::invalid_body("`login` must be 3-64 characters of letters, digits, '.', '_' or '-'"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password: 8–128 characters. Only its length is judged here.
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub fn parse(raw: String) -> ApiResult<Self> {
+        if (8..=128).contains(&raw.chars().count()) {
+            Ok(NewPassword(raw))
+        } else {
+            Err(ApiError::invalid_body("`password` must be 8-128 characters"))
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ClaimOutcome {
+    Granted,
+    Taken,
+    Unreachable,
+}
+
+#[tracing::instrument(skip_all, fields(login = %login.as_str()))]
+pub async fn register(state: &AppState, request_id: &str, login: Login, password: NewPassword) -> ApiResult<Account> {
+    let user_id = Uuid::now_v7();
+    let claim = LoginClaim { login: login.0.clone(), user_id };
+    {
+        let mut conn = state.pool.get().await?;
+        if login_exists(&mut conn, &login).await? {
+            return Err(login_taken(&login));
+        }
+    }
+    let password_hash = password::hash(password.0).await?;
+
+    let mut outcomes = Vec::new();
+    for airline in state.all_airlines() {
+        let outcome = if airline == state.settings.airline {
+            let mut conn = state.pool.get().await?;
+            if claim_locally(&mut conn, &claim).await? {
+                ClaimOutcome::Granted
+            } else {
+                ClaimOutcome::Taken
+            }
+        } else {
+            let peer = state
+                .federation
+                .peer(&airline)
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no peer {airline}")))?;
+            match state
+                .federation
+                .call(peer, "claim_login", request_id, |ctx| peer.client.claim_login(ctx, &claim))
+                .await
+            {
+                Ok(_) => ClaimOutcome::Granted,
+                Err(PeerError::Refused(p)) if p.code == "login_taken" => ClaimOutcome::Taken,
+                Err(_) => ClaimOutcome::Unreachable,
+            }
+        };
+        let taken = outcome == ClaimOutcome::Taken;
+        outcomes.push((airline, outcome));
+        if taken {
+            break;
+        }
+    }
+    let granted = outcomes.iter().filter(|(_, o)| *o == ClaimOutcome::Granted).count();
+    let taken = outcomes.iter().any(|(_, o)| *o == ClaimOutcome::Taken);
+    let majority = granted * 2 > state.all_airlines().len();
+    if taken || !majority {
+        release_claims(state, request_id, &claim, &outcomes).await;
+        return Err(if taken {
+            login_taken(&login)
+        } else {
+            ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "airline_unavailable",
+                "too few airlines are reachable to register a login that is unique everywhere; try again shortly",
+            )
+        });
+    }
+
+    let account = ReplicatedAccount {
+        user_id,
+        login: login.0.clone(),
+        password_hash,
+        home_airline: state.settings.airline.clone(),
+        created_at: Utc::now(),
+    };
+    let mut conn = state.pool.get().await?;
+    let peers: Vec<_> = state.federation.peers().iter().map(|p| p.airline.clone()).collect();
+    conn.transaction::<_, ApiError, _>(|conn| {
+        async move {
+            insert_account(conn, &account).await?;
+            outbox::enqueue(conn, &peers, &Message::Account(account.clone())).await?;
+            Ok(())
+        }
+        .scope_boxed()
+    })
+    .await?;
+    state.outbox_wake.notify_one();
+    Ok(Account { user_id, login: login.0 })
+}
+
+async fn release_claims(
+    state: &AppState,
+    request_id: &str,
+    claim: &LoginClaim,
+    outcomes: &[(passcom_shared::AirlineCode, ClaimOutcome)],
+) {
+    for (airline, _) in outcomes.iter().filter(|(_, o)| *o == ClaimOutcome::Granted) {
+        let released = if *airline == state.settings.airline {
+            match state.pool.get().await {
+                Ok(mut conn) => release_locally(&mut conn, claim).await.map(drop).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        } else if let Some(peer) = state.federation.peer(airline) {
+            state
+                .federation
+                .call(peer, "release_login", request_id, |ctx| peer.client.release_login(ctx, claim))
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        } else {
+            Ok(())
+        };
+        if let Err(e) = released {
+            // The login stays reserved at that airline; no account can be made with it there
+            // until an operator deletes the claim. Safe, if unfriendly.
+            tracing::warn!(%airline, error = %e, "could not release a login claim");
+        }
+    }
+}
+
+fn login_taken(login: &Login) -> ApiError {
+    ApiError::conflict("login_taken", format!("the login `{}` is already registered", login.as_str()))
+}
+
+async fn login_exists(conn: &mut AsyncPgConnection, login: &Login) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(users::table.filter(users::login.eq(login.as_str())))).get_result(conn).await
+}
+
+/// Grants the claim unless another user already holds this login here. Idempotent.
+pub async fn claim_locally(conn: &mut AsyncPgConnection, claim: &LoginClaim) -> QueryResult<bool> {
+    let owner_account: Option<Uuid> =
+        users::table.filter(users::login.eq(&claim.login)).select(users::user_id).first(conn).await.optional()?;
+    if owner_account.is_some_and(|owner| owner != claim.user_id) {
+        return Ok(false);
+    }
+    diesel::insert_into(login_claims::table)
+        .values((login_claims::login.eq(&claim.login), login_claims::user_id.eq(claim.user_id)))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    let holder: Uuid = login_claims::table
+        .filter(login_claims::login.eq(&claim.login))
+        .select(login_claims::user_id)
+        .first(conn)
+        .await?;
+    Ok(holder == claim.user_id)
+}
+
+/// Drops a claim that never became an account.
+pub async fn release_locally(conn: &mut AsyncPgConnection, claim: &LoginClaim) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM login_claims c WHERE c.login = $1 AND c.user_id = $2
+            AND NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = c.user_id)",
+    )
+    .bind::<diesel::sql_types::Text, _>(&claim.login)
+    .bind::<diesel::sql_types::Uuid, _>(claim.user_id)
+    .execute(conn)
+    .await
+}
+
+/// Stores an account made here or replicated from a peer; a repeat changes nothing.
+/// Returns false when another user already has this login here.
+pub async fn insert_account(conn: &mut AsyncPgConnection, account: &ReplicatedAccount) -> QueryResult<bool> {
+    diesel::insert_into(login_claims::table)
+        .values((login_claims::login.eq(&account.login), login_claims::user_id.eq(account.user_id)))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    let inserted = diesel::insert_into(users::table)
+        .values((
+            users::user_id.eq(account.user_id),
+            users::login.eq(&account.login),
+            users::password_hash.eq(&account.password_hash),
+            users::home_airline.eq(account.home_airline.as_str()),
+            users::created_at.eq(account.created_at),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    if inserted == 1 {
+        return Ok(true);
+    }
+    let same_user: bool = diesel::select(diesel::dsl::exists(users::table.filter(users::user_id.eq(account.user_id))))
+        .get_result(conn)
+        .await?;
+    Ok(same_user)
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn login(state: &AppState, credentials: Credentials) -> ApiResult<Session> {
+    // A malformed login cannot exist: it gets the same answer, after the same work, as a
+    // wrong password.
+    let login = Login::parse(&credentials.login).ok();
+    let found: Option<(Uuid, String, String)> = match &login {
+        Some(login) => {
+            let mut conn = state.pool.get().await?;
+            users::table
+                .filter(users::login.eq(login.as_str()))
+                .select((users::user_id, users::login, users::password_hash))
+                .first(&mut conn)
+                .await
+                .optional()?
+        }
+        None => None,
+    };
+    let stored_hash = found.as_ref().map(|(_, _, hash)| hash.clone());
+    let valid = credentials.password.len() <= 1024 && password::verify(credentials.password, stored_hash).await?;
+    let (user_id, login, _) = match found {
+        Some(found) if valid => found,
+        _ => {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "the login or the password is wrong",
+            ))
+        }
+    };
+    let ttl = state.settings.token_ttl.as_secs();
+    let access_token = tokens::issue_passenger(state.keys.own(), user_id, &login, i64::try_from(ttl).unwrap_or(3600))?;
+    Ok(Session { access_token, token_type: "Bearer".into(), expires_in: ttl, user_id })
+}
+
+pub async fn account(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Option<Account>> {
+    users::table
+        .filter(users::user_id.eq(user_id))
+        .select((users::user_id, users::login))
+        .first::<(Uuid, String)>(conn)
+        .await
+        .optional()
+        .map(|found| found.map(|(user_id, login)| Account { user_id, login }))
+}

@@ -1,0 +1,76 @@
+//! Extractors: a handler that takes a `Passenger` or a `ServiceCaller` only runs for a caller
+//! with a valid token of that kind.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{web, FromRequest, HttpRequest};
+use passcom_shared::AirlineCode;
+use uuid::Uuid;
+
+use super::tokens;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// A passenger, from a token issued by any airline of the federation.
+#[derive(Debug, Clone)]
+pub struct Passenger {
+    pub user_id: Uuid,
+    pub login: String,
+    pub issuer: String,
+}
+
+/// Another airline's server, from a service token it signed.
+#[derive(Debug, Clone)]
+pub struct ServiceCaller {
+    pub airline: AirlineCode,
+}
+
+fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("this endpoint needs an `Authorization: Bearer` token"))?;
+    let value = header.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not ASCII"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(token.trim().to_owned())
+        }
+        _ => Err(ApiError::unauthorized("the Authorization header must be `Bearer <token>`")),
+    }
+}
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))
+}
+
+impl FromRequest for Passenger {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let parts = bearer(req).and_then(|token| Ok((token, state(req)?)));
+        Box::pin(async move {
+            let (token, state) = parts?;
+            let claims = tokens::verify_passenger(&state.keys, &token).await?;
+            tracing::Span::current().record("user_id", tracing::field::display(claims.sub));
+            Ok(Passenger { user_id: claims.sub, login: claims.login, issuer: claims.iss })
+        })
+    }
+}
+
+impl FromRequest for ServiceCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let parts = bearer(req).and_then(|token| Ok((token, state(req)?)));
+        Box::pin(async move {
+            let (token, state) = parts?;
+            let airline = tokens::verify_service(&state.keys, &token).await?;
+            Ok(ServiceCaller { airline })
+        })
+    }
+}

@@ -1,0 +1,476 @@
+//! The coordinator: the airline that received `POST /api/v1/bookings` drives an
+//! application-level two-phase commit with presumed abort across the legs' owners (DESIGN §4):
+//!
+//! validate → log intent → lock seats in Redis → hold at each owner → decide → finish → replicate
+//!
+//! The UPDATE of the booking to `committed`, in the transaction that also writes the pass and
+//! its outbox rows, is the commit point. Before it, any failure aborts; after it, the booking
+//! completes, if not now then through recovery.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use futures::future::join_all;
+use passcom_shared::api::{BookingRequest, LegRequest, Money, Pass, PassLeg, PassStatus, Segment};
+use passcom_shared::client::{FinishAction, PeerError};
+use passcom_shared::internal::{HoldLeg, HoldRequest, ReplicatedPass, SegmentFilter};
+use passcom_shared::AirlineCode;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::idempotency::{self, Earlier, IdempotencyKey};
+use super::participant::{self, HoldError};
+use crate::catalog;
+use crate::error::{ApiError, ApiResult};
+use crate::locks::LockError;
+use crate::outbox::{self, Message};
+use crate::passes;
+use crate::routing::MIN_CONNECTION;
+use crate::schema::bookings;
+use crate::startup::AppState;
+
+pub const MAX_LEGS: usize = 6;
+
+/// A leg as the coordinator logs it: what was asked, and the segment it resolved to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlannedLeg {
+    pub seat: passcom_shared::SeatCode,
+    pub segment: Segment,
+}
+
+impl PlannedLeg {
+    fn airline(&self) -> &AirlineCode {
+        &self.segment.airline
+    }
+}
+
+pub enum Outcome {
+    Created(Pass),
+    Replayed { status: u16, body: serde_json::Value },
+}
+
+fn invalid(detail: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_itinerary", detail)
+}
+
+#[tracing::instrument(skip_all, fields(booking_id = tracing::field::Empty, legs = request.legs.len()))]
+pub async fn book(
+    state: &AppState,
+    user_id: Uuid,
+    request_id: &str,
+    request: BookingRequest,
+    key: Option<IdempotencyKey>,
+) -> ApiResult<Outcome> {
+    if let Some(key) = &key {
+        let mut conn = state.pool.get().await?;
+        match idempotency::lookup(&mut conn, user_id, key).await? {
+            Some(Earlier::Response { status, body }) => return Ok(Outcome::Replayed { status, body }),
+            Some(Earlier::Committed { booking_id }) => {
+                return Ok(Outcome::Created(passes::one(&mut conn, user_id, booking_id).await?));
+            }
+            Some(Earlier::InProgress) => return Err(idempotency::in_progress()),
+            None => {}
+        }
+    }
+    check_shape(state, &request.legs)?;
+    let legs = resolve_segments(state, request_id, &request.legs).await?;
+    check_chain(&legs)?;
+
+    let booking_id = Uuid::now_v7();
+    tracing::Span::current().record("booking_id", tracing::field::display(booking_id));
+    let result = run_protocol(state, user_id, request_id, booking_id, &legs, key.as_ref()).await;
+    state.metrics.booking(match &result {
+        Ok(_) => "confirmed",
+        Err(e) => e.code(),
+    });
+    if let Some(key) = &key {
+        let (status, body) = match &result {
+            Ok(pass) => (201, serde_json::to_value(pass).unwrap_or_default()),
+            Err(e) => (e.problem().status, serde_json::to_value(e.problem()).unwrap_or_default()),
+        };
+        match state.pool.get().await {
+            Ok(mut conn) => {
+                if let Err(e) = idempotency::finish(&mut conn, user_id, key, status, &body).await {
+                    tracing::warn!(error = %e, "could not store the idempotent response");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not store the idempotent response"),
+        }
+    }
+    result.map(Outcome::Created)
+}
+
+fn check_shape(state: &AppState, legs: &[LegRequest]) -> ApiResult<()> {
+    if legs.is_empty() || legs.len() > MAX_LEGS {
+        return Err(invalid(format!("an itinerary has 1 to {MAX_LEGS} legs, not {}", legs.len())));
+    }
+    for (i, leg) in legs.iter().enumerate() {
+        if !state.knows_airline(&leg.airline) {
+            return Err(
+                invalid(format!("leg {i}: there is no airline `{}` in this federation", leg.airline)).with_leg(i)
+            );
+        }
+        if legs[..i].iter().any(|earlier| earlier.airline == leg.airline && earlier.segment_id == leg.segment_id) {
+            return Err(
+                invalid(format!("leg {i}: segment {}/{} is listed twice", leg.airline, leg.segment_id)).with_leg(i)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Looks up every leg's segment at its owner (in parallel, one call per airline).
+async fn resolve_segments(state: &AppState, request_id: &str, legs: &[LegRequest]) -> ApiResult<Vec<PlannedLeg>> {
+    let mut by_airline: BTreeMap<&AirlineCode, Vec<String>> = BTreeMap::new();
+    for leg in legs {
+        by_airline.entry(&leg.airline).or_default().push(leg.segment_id.to_string());
+    }
+    let lookups = by_airline.into_iter().map(|(airline, ids)| async move {
+        let found = if *airline == state.settings.airline {
+            let ids: Vec<_> = legs.iter().filter(|l| &l.airline == airline).map(|l| l.segment_id.clone()).collect();
+            let mut conn = state.pool.get().await?;
+            catalog::by_ids(&mut conn, airline, &ids).await?
+        } else {
+            let peer = state.federation.peer(airline).ok_or_else(|| invalid(format!("no airline `{airline}`")))?;
+            let filter = SegmentFilter { ids: Some(ids.join(",")), ..SegmentFilter::default() };
+            state
+                .federation
+                .call(peer, "segments", request_id, |ctx| peer.client.segments(ctx, &filter))
+                .await
+                .map_err(|e| peer_failure(airline, e))?
+                .segments
+        };
+        ApiResult::Ok(found)
+    });
+    let found: Vec<Segment> =
+        join_all(lookups).await.into_iter().collect::<ApiResult<Vec<_>>>()?.into_iter().flatten().collect();
+    legs.iter()
+        .enumerate()
+        .map(|(i, leg)| {
+            let segment =
+                found.iter().find(|s| s.airline == leg.airline && s.segment_id == leg.segment_id).ok_or_else(|| {
+                    invalid(format!("leg {i}: airline {} has no upcoming segment `{}`", leg.airline, leg.segment_id))
+                        .with_leg(i)
+                })?;
+            Ok(PlannedLeg { seat: leg.seat.clone(), segment: segment.clone() })
+        })
+        .collect()
+}
+
+fn check_chain(legs: &[PlannedLeg]) -> ApiResult<()> {
+    for (i, pair) in legs.windows(2).enumerate() {
+        let (prev, next) = (&pair[0].segment, &pair[1].segment);
+        let (arrived, departing) =
+            (passcom_shared::city::city_key(&prev.destination), passcom_shared::city::city_key(&next.origin));
+        if arrived != departing {
+            return Err(invalid(format!(
+                "leg {} departs from {}, but leg {i} arrives in {}",
+                i + 1,
+                next.origin,
+                prev.destination
+            ))
+            .with_leg(i + 1));
+        }
+        if next.departs_at < prev.arrives_at + MIN_CONNECTION {
+            return Err(invalid(format!(
+                "leg {} departs at {}, less than {} minutes after leg {i} arrives at {}",
+                i + 1,
+                next.departs_at,
+                MIN_CONNECTION.num_minutes(),
+                prev.arrives_at
+            ))
+            .with_leg(i + 1));
+        }
+    }
+    Ok(())
+}
+
+fn peer_failure(airline: &AirlineCode, e: PeerError) -> ApiError {
+    match e {
+        PeerError::Refused(problem) => ApiError::from_problem(&problem).with_airline(airline.clone()),
+        PeerError::Unreachable(why) => {
+            tracing::warn!(%airline, error = %why, "airline unavailable for a booking");
+            ApiError::airline_unavailable(airline, format!("airline {airline} cannot be reached; nothing was booked"))
+        }
+    }
+}
+
+async fn run_protocol(
+    state: &AppState,
+    user_id: Uuid,
+    request_id: &str,
+    booking_id: Uuid,
+    legs: &[PlannedLeg],
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Pass> {
+    log_intent(state, user_id, booking_id, legs, key).await?;
+
+    let lock_keys: Vec<String> =
+        legs.iter().map(|l| state.locks.key(l.airline(), &l.segment.segment_id, &l.seat)).collect();
+    if let Err(e) = state.locks.acquire_all(&lock_keys, booking_id).await {
+        // Nothing is held anywhere yet: the abort is final at once.
+        mark(state, booking_id, "aborted", true).await?;
+        return Err(match e {
+            LockError::Conflict { index } => ApiError::conflict(
+                "seat_locked",
+                format!(
+                    "leg {index}: seat {} on {}/{} is being booked by someone else",
+                    legs[index].seat,
+                    legs[index].airline(),
+                    legs[index].segment.segment_id
+                ),
+            )
+            .with_leg(index)
+            .with_airline(legs[index].airline().clone()),
+            LockError::Unavailable(e) => {
+                ApiError::dependency_unavailable("lock_service_unavailable", "the seat lock service", e)
+            }
+        });
+    }
+
+    let result = prepare_and_decide(state, user_id, request_id, booking_id, legs).await;
+    if let Err(e) = state.locks.release_all(&lock_keys, booking_id).await {
+        tracing::warn!(error = %e, "could not release seat locks; they expire by themselves");
+    }
+    result
+}
+
+async fn log_intent(
+    state: &AppState,
+    user_id: Uuid,
+    booking_id: Uuid,
+    legs: &[PlannedLeg],
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<()> {
+    let legs_json = serde_json::to_value(legs).map_err(ApiError::internal)?;
+    let mut conn = state.pool.get().await?;
+    conn.transaction::<_, ApiError, _>(|conn| {
+        async move {
+            if let Some(key) = key {
+                idempotency::insert(conn, user_id, key, booking_id).await?;
+            }
+            diesel::insert_into(bookings::table)
+                .values((
+                    bookings::booking_id.eq(booking_id),
+                    bookings::user_id.eq(user_id),
+                    bookings::state.eq("preparing"),
+                    bookings::legs.eq(&legs_json),
+                ))
+                .execute(conn)
+                .await?;
+            Ok(())
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// The booking's legs grouped by owner, each with its position in the itinerary.
+fn by_owner(legs: &[PlannedLeg]) -> BTreeMap<AirlineCode, Vec<(usize, HoldLeg)>> {
+    let mut groups: BTreeMap<AirlineCode, Vec<(usize, HoldLeg)>> = BTreeMap::new();
+    for (i, leg) in legs.iter().enumerate() {
+        groups
+            .entry(leg.airline().clone())
+            .or_default()
+            .push((i, HoldLeg { segment_id: leg.segment.segment_id.clone(), seat: leg.seat.clone() }));
+    }
+    groups
+}
+
+async fn prepare_and_decide(
+    state: &AppState,
+    user_id: Uuid,
+    request_id: &str,
+    booking_id: Uuid,
+    legs: &[PlannedLeg],
+) -> ApiResult<Pass> {
+    let groups = by_owner(legs);
+    let holds =
+        join_all(groups.iter().map(|(airline, group)| hold_at(state, request_id, booking_id, airline, group))).await;
+    let refusal = holds.into_iter().filter_map(Result::err).min_by_key(|e| e.problem().leg.unwrap_or(usize::MAX));
+    pause(state.settings.faults.pause_after_prepare).await;
+    let owners: Vec<AirlineCode> = groups.keys().cloned().collect();
+
+    if let Some(refusal) = refusal {
+        mark(state, booking_id, "aborted", false).await?;
+        if finish_everywhere(state, request_id, booking_id, &owners, FinishAction::Abort).await {
+            mark(state, booking_id, "aborted", true).await?;
+        }
+        return Err(refusal);
+    }
+
+    let pass = Pass {
+        pass_id: booking_id,
+        status: PassStatus::Confirmed,
+        created_at: Utc::now(),
+        sold_by: state.settings.airline.clone(),
+        total_price: total_price(legs),
+        legs: legs
+            .iter()
+            .map(|l| PassLeg {
+                airline: l.airline().clone(),
+                segment_id: l.segment.segment_id.clone(),
+                flight_no: l.segment.flight_no.clone(),
+                origin: l.segment.origin.clone(),
+                destination: l.segment.destination.clone(),
+                departs_at: l.segment.departs_at,
+                arrives_at: l.segment.arrives_at,
+                seat: l.seat.clone(),
+                price: l.segment.price.clone(),
+            })
+            .collect(),
+    };
+    if !commit_decision(state, user_id, &pass).await? {
+        // Recovery aborted this booking while it was preparing (we were too slow).
+        finish_everywhere(state, request_id, booking_id, &owners, FinishAction::Abort).await;
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "booking_timed_out",
+            "the booking took too long and was abandoned; nothing was booked",
+        ));
+    }
+    state.outbox_wake.notify_one();
+    pause(state.settings.faults.pause_after_decision).await;
+    if finish_everywhere(state, request_id, booking_id, &owners, FinishAction::Commit).await {
+        mark(state, booking_id, "committed", true).await?;
+    }
+    Ok(pass)
+}
+
+async fn pause(duration: std::time::Duration) {
+    if !duration.is_zero() {
+        tracing::warn!(?duration, "fault injection: pausing");
+        tokio::time::sleep(duration).await;
+    }
+}
+
+fn total_price(legs: &[PlannedLeg]) -> Money {
+    let currency = legs.first().map(|l| l.segment.price.currency.clone()).unwrap_or_else(|| "BRL".into());
+    Money { cents: legs.iter().map(|l| l.segment.price.cents).sum(), currency }
+}
+
+/// Asks one owner to hold its legs. Errors name the itinerary leg and the airline.
+async fn hold_at(
+    state: &AppState,
+    request_id: &str,
+    booking_id: Uuid,
+    airline: &AirlineCode,
+    group: &[(usize, HoldLeg)],
+) -> ApiResult<()> {
+    let hold_legs: Vec<HoldLeg> = group.iter().map(|(_, l)| l.clone()).collect();
+    let leg_of = |index_in_group: usize| group.get(index_in_group).map_or(group[0].0, |(i, _)| *i);
+    if *airline == state.settings.airline {
+        let mut conn = state.pool.get().await?;
+        return match participant::hold(&mut conn, booking_id, airline, &hold_legs, state.settings.hold_ttl).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(hold_refusal(e, airline, leg_of)),
+        };
+    }
+    let peer = state.federation.peer(airline).ok_or_else(|| invalid(format!("no airline `{airline}`")))?;
+    let request = HoldRequest { booking_id, coordinator: state.settings.airline.clone(), legs: hold_legs };
+    match state.federation.call(peer, "hold", request_id, |ctx| peer.client.hold(ctx, &request)).await {
+        Ok(_) => Ok(()),
+        Err(PeerError::Refused(problem)) => {
+            let leg = leg_of(problem.leg.unwrap_or(0));
+            Err(ApiError::from_problem(&problem).with_leg(leg).with_airline(airline.clone()))
+        }
+        Err(e) => Err(peer_failure(airline, e)),
+    }
+}
+
+/// How a participant's refusal reads, for our client and for a peer coordinator alike.
+pub fn hold_refusal(e: HoldError, airline: &AirlineCode, leg_of: impl Fn(usize) -> usize) -> ApiError {
+    match e {
+        HoldError::Taken { index, segment, seat } => {
+            let leg = leg_of(index);
+            ApiError::conflict(
+                "seat_taken",
+                format!("leg {leg}: seat {seat} on {airline}/{segment} is already sold or held"),
+            )
+            .with_leg(leg)
+            .with_airline(airline.clone())
+        }
+        HoldError::NoSuchSeat { index, segment, seat } => {
+            let leg = leg_of(index);
+            invalid(format!("leg {leg}: segment {airline}/{segment} has no seat {seat}"))
+                .with_leg(leg)
+                .with_airline(airline.clone())
+        }
+        HoldError::Db(e) => ApiError::from(e),
+    }
+}
+
+/// The commit point: `preparing` → `committed`, the pass and its replication, atomically.
+/// False when the booking is no longer `preparing` (recovery aborted it).
+async fn commit_decision(state: &AppState, user_id: Uuid, pass: &Pass) -> ApiResult<bool> {
+    let peers: Vec<AirlineCode> = state.federation.peers().iter().map(|p| p.airline.clone()).collect();
+    let replicated = ReplicatedPass { user_id, pass: pass.clone() };
+    let mut conn = state.pool.get().await?;
+    conn.transaction::<_, ApiError, _>(|conn| {
+        async move {
+            let updated =
+                diesel::update(bookings::table.find(replicated.pass.pass_id).filter(bookings::state.eq("preparing")))
+                    .set((bookings::state.eq("committed"), bookings::updated_at.eq(Utc::now())))
+                    .execute(conn)
+                    .await?;
+            if updated == 0 {
+                return Ok(false);
+            }
+            passes::upsert(conn, &replicated).await?;
+            outbox::enqueue(conn, &peers, &Message::Pass(replicated.clone())).await?;
+            Ok(true)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Records an abort decision, or that every owner acknowledged the outcome. It never moves a
+/// committed booking anywhere but to `finished`: only [`commit_decision`] commits.
+pub async fn mark(state: &AppState, booking_id: Uuid, to: &str, finished: bool) -> ApiResult<()> {
+    let from: &[&str] = if to == "aborted" { &["preparing", "aborted"] } else { &[to] };
+    let mut conn = state.pool.get().await?;
+    diesel::update(bookings::table.find(booking_id).filter(bookings::state.eq_any(from)))
+        .set((bookings::state.eq(to), bookings::finished.eq(finished), bookings::updated_at.eq(Utc::now())))
+        .execute(&mut conn)
+        .await?;
+    Ok(())
+}
+
+/// Sends the outcome to every owner in parallel; true when all acknowledged.
+pub async fn finish_everywhere(
+    state: &AppState,
+    request_id: &str,
+    booking_id: Uuid,
+    owners: &[AirlineCode],
+    action: FinishAction,
+) -> bool {
+    let sends = owners.iter().map(|airline| async move {
+        if *airline == state.settings.airline {
+            let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
+            let done = match action {
+                FinishAction::Commit => participant::commit(&mut conn, booking_id).await,
+                FinishAction::Abort => participant::abort(&mut conn, booking_id).await,
+                FinishAction::Release => participant::release(&mut conn, booking_id).await,
+            };
+            return done.map(drop).map_err(|e| e.to_string());
+        }
+        let peer = state.federation.peer(airline).ok_or_else(|| format!("no peer {airline}"))?;
+        state
+            .federation
+            .call(peer, action.as_str(), request_id, |ctx| peer.client.finish(ctx, booking_id, action))
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    });
+    let results = join_all(sends).await;
+    for (airline, result) in owners.iter().zip(&results) {
+        if let Err(e) = result {
+            tracing::warn!(%airline, %booking_id, action = action.as_str(), error = %e, "owner has not acknowledged; recovery will retry");
+        }
+    }
+    results.iter().all(Result::is_ok)
+}

@@ -1,0 +1,135 @@
+//! The participant side of a booking: this airline holding, selling and freeing its own seats.
+//! The conditional UPDATE here, not the Redis lock, is what makes a double sale impossible:
+//! a seat moves from `available` to `held` for exactly one booking, and only that booking can
+//! move it on. Every operation is idempotent on the booking id.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Text, Timestamptz};
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use passcom_shared::internal::HoldLeg;
+use passcom_shared::AirlineCode;
+use uuid::Uuid;
+
+use crate::schema::seats;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    #[error("seat {seat} on segment {segment} is already taken")]
+    Taken { index: usize, segment: String, seat: String },
+    #[error("segment {segment} has no seat {seat}")]
+    NoSuchSeat { index: usize, segment: String, seat: String },
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+#[derive(QueryableByName)]
+struct HeldSeat {
+    #[diesel(sql_type = Text)]
+    segment_id: String,
+    #[diesel(sql_type = Text)]
+    seat: String,
+}
+
+const HOLD: &str = "
+    UPDATE seats AS s
+       SET status = 'held', booking_id = $1, held_until = $2, coordinator = $3
+      FROM unnest($4::text[], $5::text[]) AS l(segment_id, seat)
+     WHERE s.segment_id = l.segment_id AND s.seat = l.seat
+       AND (s.status = 'available' OR (s.status = 'held' AND s.booking_id = $1))
+    RETURNING s.segment_id, s.seat";
+
+/// Holds every listed seat for the booking in one transaction, or none of them.
+pub async fn hold(
+    conn: &mut AsyncPgConnection,
+    booking_id: Uuid,
+    coordinator: &AirlineCode,
+    legs: &[HoldLeg],
+    ttl: Duration,
+) -> Result<DateTime<Utc>, HoldError> {
+    let held_until = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10));
+    let segment_ids: Vec<&str> = legs.iter().map(|l| l.segment_id.as_str()).collect();
+    let seat_codes: Vec<&str> = legs.iter().map(|l| l.seat.as_str()).collect();
+    conn.transaction::<_, HoldError, _>(|conn| {
+        async move {
+            let held: Vec<HeldSeat> = diesel::sql_query(HOLD)
+                .bind::<diesel::sql_types::Uuid, _>(booking_id)
+                .bind::<Timestamptz, _>(held_until)
+                .bind::<Text, _>(coordinator.as_str())
+                .bind::<Array<Text>, _>(&segment_ids)
+                .bind::<Array<Text>, _>(&seat_codes)
+                .load(conn)
+                .await?;
+            if held.len() == legs.len() {
+                return Ok(held_until);
+            }
+            // Find the first leg that was not held, and say why; the rollback undoes the rest.
+            for (index, leg) in legs.iter().enumerate() {
+                if held.iter().any(|h| h.segment_id == leg.segment_id.as_str() && h.seat == leg.seat.as_str()) {
+                    continue;
+                }
+                let exists: bool = diesel::select(diesel::dsl::exists(
+                    seats::table
+                        .filter(seats::segment_id.eq(leg.segment_id.as_str()))
+                        .filter(seats::seat.eq(leg.seat.as_str())),
+                ))
+                .get_result(conn)
+                .await?;
+                let (segment, seat) = (leg.segment_id.to_string(), leg.seat.to_string());
+                return Err(if exists {
+                    HoldError::Taken { index, segment, seat }
+                } else {
+                    HoldError::NoSuchSeat { index, segment, seat }
+                });
+            }
+            Err(HoldError::Db(diesel::result::Error::RollbackTransaction))
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Turns the booking's holds into sales. Returns the seats changed (0 on a repeat).
+pub async fn commit(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<usize> {
+    diesel::update(seats::table.filter(seats::booking_id.eq(booking_id)).filter(seats::status.eq("held")))
+        .set((seats::status.eq("sold"), seats::held_until.eq(None::<DateTime<Utc>>)))
+        .execute(conn)
+        .await
+}
+
+/// Frees the booking's holds; sold seats are never touched.
+pub async fn abort(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<usize> {
+    free(conn, booking_id, &["held"]).await
+}
+
+/// Frees every seat of a cancelled pass, held or sold.
+pub async fn release(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<usize> {
+    free(conn, booking_id, &["held", "sold"]).await
+}
+
+async fn free(conn: &mut AsyncPgConnection, booking_id: Uuid, from: &[&str]) -> QueryResult<usize> {
+    diesel::update(seats::table.filter(seats::booking_id.eq(booking_id)).filter(seats::status.eq_any(from)))
+        .set((
+            seats::status.eq("available"),
+            seats::booking_id.eq(None::<Uuid>),
+            seats::held_until.eq(None::<DateTime<Utc>>),
+            seats::coordinator.eq(None::<String>),
+        ))
+        .execute(conn)
+        .await
+}
+
+/// Bookings with a hold past its deadline, and the coordinator to ask about each.
+pub async fn expired_holds(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<(Uuid, Option<String>)>> {
+    seats::table
+        .filter(seats::status.eq("held"))
+        .filter(seats::held_until.lt(Utc::now()))
+        .select((seats::booking_id.assume_not_null(), seats::coordinator))
+        .distinct()
+        .limit(limit)
+        .load(conn)
+        .await
+}

@@ -1,0 +1,193 @@
+//! Typed settings, read once from the environment (DESIGN §7). No global: a test builds three of
+//! these side by side. Every variable that is set but invalid, or required but missing, stops the
+//! start-up with a message naming it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use passcom_shared::AirlineCode;
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub airline: AirlineCode,
+    pub url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub airline: AirlineCode,
+    pub bind: SocketAddr,
+    pub public_url: String,
+    pub database_url: String,
+    pub db_pool_size: usize,
+    pub redis_url: String,
+    /// Prefix of every Redis key; tests give each run its own namespace.
+    pub redis_prefix: String,
+    pub peers: Vec<PeerConfig>,
+    pub signing_key_path: PathBuf,
+    pub token_ttl: Duration,
+    pub lock_ttl: Duration,
+    pub hold_ttl: Duration,
+    /// A booking still `preparing` after this long is aborted by recovery.
+    pub prepare_timeout: Duration,
+    pub peer_connect_timeout: Duration,
+    pub peer_request_timeout: Duration,
+    /// Consecutive failures that open a peer's circuit breaker, and how long it stays open.
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
+    pub worker_interval: Duration,
+    pub http_workers: usize,
+    pub json_logs: bool,
+    pub faults: Faults,
+}
+
+/// Pauses at the two instants a crash hurts most, so a test can SIGKILL a real process there.
+/// Zero (the default) in production; the kill itself is always real.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    pub pause_after_prepare: Duration,
+    pub pause_after_decision: Duration,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|var| std::env::var(var).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let airline: AirlineCode = env.parsed("PASSCOM_AIRLINE", None)?;
+        let bind: SocketAddr = env.parsed("PASSCOM_BIND", Some("127.0.0.1:8001"))?;
+        let public_url = env.string("PASSCOM_PUBLIC_URL", Some(&format!("http://{bind}")))?;
+        let signing_key_path = PathBuf::from(env.string("PASSCOM_SIGNING_KEY", Some(&format!("keys/{airline}.pem")))?);
+        let peers_raw = env.string("PASSCOM_PEERS", Some(""))?;
+        let peers =
+            parse_peers(&peers_raw, &airline).map_err(|problem| ConfigError { var: "PASSCOM_PEERS", problem })?;
+        Ok(Settings {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            database_url: env.string("DATABASE_URL", None)?,
+            db_pool_size: env.parsed("PASSCOM_DB_POOL_SIZE", Some("16"))?,
+            redis_url: env.string("REDIS_URL", Some("redis://127.0.0.1:6379"))?,
+            redis_prefix: env.string("PASSCOM_REDIS_PREFIX", Some("passcom"))?,
+            peers,
+            signing_key_path,
+            token_ttl: env.secs("PASSCOM_TOKEN_TTL_SECS", "3600")?,
+            lock_ttl: env.millis("PASSCOM_LOCK_TTL_MS", "30000")?,
+            hold_ttl: env.secs("PASSCOM_HOLD_TTL_SECS", "600")?,
+            prepare_timeout: env.secs("PASSCOM_PREPARE_TIMEOUT_SECS", "60")?,
+            peer_connect_timeout: env.millis("PASSCOM_PEER_CONNECT_TIMEOUT_MS", "500")?,
+            peer_request_timeout: env.millis("PASSCOM_PEER_TIMEOUT_MS", "3000")?,
+            breaker_threshold: env.parsed("PASSCOM_BREAKER_THRESHOLD", Some("3"))?,
+            breaker_cooldown: env.millis("PASSCOM_BREAKER_COOLDOWN_MS", "2000")?,
+            worker_interval: env.millis("PASSCOM_WORKER_INTERVAL_MS", "500")?,
+            http_workers: env.parsed("PASSCOM_HTTP_WORKERS", Some("2"))?,
+            json_logs: env.string("PASSCOM_LOG_FORMAT", Some("text"))? == "json",
+            faults: Faults {
+                pause_after_prepare: env.millis("PASSCOM_FAULT_PAUSE_AFTER_PREPARE_MS", "0")?,
+                pause_after_decision: env.millis("PASSCOM_FAULT_PAUSE_AFTER_DECISION_MS", "0")?,
+            },
+            airline,
+            bind,
+        })
+    }
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn string(&self, var: &'static str, default: Option<&str>) -> Result<String, ConfigError> {
+        match (self.0)(var).filter(|v| !v.is_empty()) {
+            Some(value) => Ok(value),
+            None => default.map(str::to_owned).ok_or(ConfigError { var, problem: "is required but not set".into() }),
+        }
+    }
+
+    fn parsed<T>(&self, var: &'static str, default: Option<&str>) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let raw = self.string(var, default)?;
+        raw.parse().map_err(|e| ConfigError { var, problem: format!("`{raw}` is invalid: {e}") })
+    }
+
+    fn millis(&self, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
+        self.parsed::<u64>(var, Some(default)).map(Duration::from_millis)
+    }
+
+    fn secs(&self, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
+        self.parsed::<u64>(var, Some(default)).map(Duration::from_secs)
+    }
+}
+
+/// `b=http://127.0.0.1:8002,c=http://127.0.0.1:8003`
+fn parse_peers(raw: &str, own: &AirlineCode) -> Result<Vec<PeerConfig>, String> {
+    let mut peers: Vec<PeerConfig> = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (code, url) = entry.split_once('=').ok_or_else(|| format!("`{entry}` is not `code=url`"))?;
+        let airline = AirlineCode::parse(code.trim()).map_err(|e| e.to_string())?;
+        let url = url.trim().trim_end_matches('/');
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!("peer `{airline}` has `{url}`, which is not an http(s) URL"));
+        }
+        if &airline == own || peers.iter().any(|p| p.airline == airline) {
+            return Err(format!("airline `{airline}` is listed twice or is this airline itself"));
+        }
+        peers.push(PeerConfig { airline, url: url.to_owned() });
+    }
+    peers.sort_by(|x, y| x.airline.cmp(&y.airline));
+    Ok(peers)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn a_missing_required_variable_is_named() {
+        let err = settings(&[("PASSCOM_AIRLINE", "a")]).unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+    }
+
+    #[test]
+    fn an_invalid_variable_is_named() {
+        let err = settings(&[("PASSCOM_AIRLINE", "a"), ("DATABASE_URL", "postgres://x"), ("PASSCOM_BIND", "nope")])
+            .unwrap_err();
+        assert_eq!(err.var, "PASSCOM_BIND");
+        let err = settings(&[("PASSCOM_AIRLINE", "A!"), ("DATABASE_URL", "postgres://x")]).unwrap_err();
+        assert_eq!(err.var, "PASSCOM_AIRLINE");
+    }
+
+    #[test]
+    fn peers_parse_and_reject_nonsense() {
+        let s = settings(&[
+            ("PASSCOM_AIRLINE", "a"),
+            ("DATABASE_URL", "postgres://x"),
+            ("PASSCOM_PEERS", "c=http://127.0.0.1:8003/, b=http://127.0.0.1:8002"),
+        ])
+        .unwrap();
+        let codes: Vec<_> = s.peers.iter().map(|p| p.airline.as_str()).collect();
+        assert_eq!(codes, ["b", "c"]);
+        assert_eq!(s.peers[1].url, "http://127.0.0.1:8003");
+        for bad in ["b", "a=http://x", "b=ftp://x", "b=http://x,b=http://y"] {
+            let err = settings(&[("PASSCOM_AIRLINE", "a"), ("DATABASE_URL", "postgres://x"), ("PASSCOM_PEERS", bad)])
+                .unwrap_err();
+            assert_eq!(err.var, "PASSCOM_PEERS", "{bad}");
+        }
+    }
+}

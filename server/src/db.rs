@@ -1,0 +1,68 @@
+//! The connection pool and the embedded migrations. The pool is built in one place, with a wait
+//! timeout and a per-connection statement timeout, so that a stuck database turns into a 503
+//! instead of requests that hang.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel::ConnectionError;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use futures::FutureExt;
+
+pub type DbPool = Pool<AsyncPgConnection>;
+pub type DbConn = Object<AsyncPgConnection>;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+
+/// Any fixed number shared by every PassCom server: two replicas of one airline starting
+/// together run the migrations one after the other.
+const MIGRATION_LOCK: i64 = 0x5041_5353_434F_4D00;
+
+const STATEMENT_TIMEOUT_MS: u64 = 5_000;
+
+pub fn build_pool(database_url: &str, size: usize) -> anyhow::Result<DbPool> {
+    let mut config = ManagerConfig::default();
+    config.custom_setup = Box::new(|url| establish_with_timeout(url).boxed());
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .context("building the database pool")
+}
+
+async fn establish_with_timeout(url: &str) -> Result<AsyncPgConnection, ConnectionError> {
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    conn.batch_execute(&format!("SET statement_timeout = {STATEMENT_TIMEOUT_MS}"))
+        .await
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+/// Runs the pending migrations under a session advisory lock.
+pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    let url = database_url.to_owned();
+    // The migration harness is synchronous; the wrapper blocks on the async connection, which is
+    // only allowed off the runtime's worker threads.
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        use diesel::{Connection, RunQueryDsl};
+        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
+            .context("connecting to run migrations")?;
+        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(&mut conn)?;
+        let result = conn.run_pending_migrations(MIGRATIONS).map(|applied| applied.len());
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(&mut conn)?;
+        let applied = result.map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrated");
+        }
+        Ok(())
+    })
+    .await
+    .context("migration task panicked")?
+}

@@ -1,0 +1,74 @@
+//! The federated catalog: this airline's segments plus every reachable peer's, fetched in
+//! parallel. A peer that is down is named in `unavailable_airlines` instead of failing the
+//! whole answer, and once its breaker is open nobody waits for its timeout.
+
+use futures::future::join;
+use passcom_shared::api::{Segment, SegmentDetail, SegmentList};
+use passcom_shared::client::PeerError;
+use passcom_shared::internal::SegmentFilter;
+use passcom_shared::{AirlineCode, SegmentId};
+
+use crate::catalog;
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+
+/// Every airline's segments matching `filter`, or only `airline`'s.
+pub async fn segments(
+    state: &AppState,
+    request_id: &str,
+    filter: &SegmentFilter,
+    airline: Option<&AirlineCode>,
+) -> ApiResult<SegmentList> {
+    let own = &state.settings.airline;
+    let wants = |code: &AirlineCode| airline.is_none_or(|a| a == code);
+    let local = async {
+        if !wants(own) {
+            return Ok(Vec::new());
+        }
+        let mut conn = state.pool.get().await?;
+        ApiResult::Ok(catalog::list(&mut conn, own, filter).await?)
+    };
+    let remote = state.federation.call_all("segments", request_id, |peer, ctx| async move {
+        if !wants(&peer.airline) {
+            return Ok(None);
+        }
+        peer.client.segments(ctx, filter).await.map(Some)
+    });
+    let (local, remote) = join(local, remote).await;
+    let mut segments: Vec<Segment> = local?;
+    let mut unavailable_airlines = Vec::new();
+    for (peer, result) in remote {
+        match result {
+            Ok(Some(batch)) => segments.extend(batch.segments.into_iter().filter(|s| s.airline == peer.airline)),
+            Ok(None) => {}
+            Err(_) => unavailable_airlines.push(peer.airline.clone()),
+        }
+    }
+    segments.sort_by(|x, y| (x.departs_at, &x.airline, &x.segment_id).cmp(&(y.departs_at, &y.airline, &y.segment_id)));
+    Ok(SegmentList { segments, unavailable_airlines })
+}
+
+pub async fn segment_detail(
+    state: &AppState,
+    request_id: &str,
+    airline: &AirlineCode,
+    id: &SegmentId,
+) -> ApiResult<SegmentDetail> {
+    let missing = || ApiError::not_found(format!("airline {airline} has no upcoming segment `{id}`"));
+    if *airline == state.settings.airline {
+        let mut conn = state.pool.get().await?;
+        return catalog::detail(&mut conn, airline, id).await?.ok_or_else(missing);
+    }
+    let peer = state
+        .federation
+        .peer(airline)
+        .ok_or_else(|| ApiError::not_found(format!("there is no airline `{airline}` in this federation")))?;
+    match state.federation.call(peer, "segment", request_id, |ctx| peer.client.segment(ctx, id)).await {
+        Ok(detail) => Ok(detail),
+        Err(PeerError::Refused(problem)) if problem.status == 404 => Err(missing()),
+        Err(PeerError::Refused(problem)) => Err(ApiError::from_problem(&problem)),
+        Err(PeerError::Unreachable(_)) => {
+            Err(ApiError::airline_unavailable(airline, format!("airline {airline} cannot be reached right now")))
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! One airline's PassCom company server: the public API passengers use, the internal API the
+//! airlines use with each other, the booking protocol that sells seats across them, and the
+//! workers that replicate writes and recover interrupted bookings.
+
+pub mod accounts;
+pub mod auth;
+pub mod booking;
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod federation;
+pub mod locks;
+pub mod metrics;
+pub mod outbox;
+pub mod passes;
+pub mod routes;
+pub mod routing;
+pub mod schema;
+pub mod startup;
+pub mod telemetry;

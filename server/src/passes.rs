@@ -1,0 +1,199 @@
+//! Passes, as every airline stores them: the local copy answers reads even while the selling
+//! airline is down. A pass only moves from `confirmed` to `cancelled`, so replicated updates
+//! can arrive in any order and in any number.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use passcom_shared::api::{Money, Pass, PassLeg, PassStatus};
+use passcom_shared::internal::ReplicatedPass;
+use passcom_shared::{AirlineCode, SeatCode, SegmentId};
+use uuid::Uuid;
+
+use crate::booking::participant;
+use crate::error::{ApiError, ApiResult};
+use crate::outbox::{self, Message};
+use crate::schema::{pass_legs, passes};
+use crate::startup::AppState;
+
+fn status_str(status: PassStatus) -> &'static str {
+    match status {
+        PassStatus::Confirmed => "confirmed",
+        PassStatus::Cancelled => "cancelled",
+    }
+}
+
+/// Inserts the pass, or moves a stored one to `cancelled`; never back.
+pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -> QueryResult<()> {
+    let pass = &replicated.pass;
+    let status = status_str(pass.status);
+    let insert = diesel::insert_into(passes::table)
+        .values((
+            passes::pass_id.eq(pass.pass_id),
+            passes::user_id.eq(replicated.user_id),
+            passes::status.eq(status),
+            passes::sold_by.eq(pass.sold_by.as_str()),
+            passes::created_at.eq(pass.created_at),
+            passes::total_cents.eq(pass.total_price.cents),
+            passes::currency.eq(&pass.total_price.currency),
+        ))
+        .on_conflict(passes::pass_id);
+    match pass.status {
+        PassStatus::Cancelled => insert.do_update().set(passes::status.eq(status)).execute(conn).await?,
+        PassStatus::Confirmed => insert.do_nothing().execute(conn).await?,
+    };
+    let legs: Vec<_> = pass
+        .legs
+        .iter()
+        .enumerate()
+        .map(|(i, leg)| {
+            (
+                pass_legs::pass_id.eq(pass.pass_id),
+                pass_legs::leg_no.eq(i16::try_from(i).unwrap_or(i16::MAX)),
+                pass_legs::airline.eq(leg.airline.as_str()),
+                pass_legs::segment_id.eq(leg.segment_id.as_str()),
+                pass_legs::flight_no.eq(&leg.flight_no),
+                pass_legs::origin.eq(&leg.origin),
+                pass_legs::destination.eq(&leg.destination),
+                pass_legs::departs_at.eq(leg.departs_at),
+                pass_legs::arrives_at.eq(leg.arrives_at),
+                pass_legs::seat.eq(leg.seat.as_str()),
+                pass_legs::price_cents.eq(leg.price.cents),
+                pass_legs::currency.eq(&leg.price.currency),
+            )
+        })
+        .collect();
+    diesel::insert_into(pass_legs::table).values(legs).on_conflict_do_nothing().execute(conn).await?;
+    Ok(())
+}
+
+type PassRow = (Uuid, String, String, DateTime<Utc>, i64, String);
+type LegRow = (Uuid, String, String, String, String, String, DateTime<Utc>, DateTime<Utc>, String, i64, String);
+
+/// The user's passes, newest first; `only` narrows to one pass. Two queries, whatever the count.
+pub async fn for_user(conn: &mut AsyncPgConnection, user_id: Uuid, only: Option<Uuid>) -> QueryResult<Vec<Pass>> {
+    let mut query = passes::table
+        .filter(passes::user_id.eq(user_id))
+        .select((
+            passes::pass_id,
+            passes::status,
+            passes::sold_by,
+            passes::created_at,
+            passes::total_cents,
+            passes::currency,
+        ))
+        .order((passes::created_at.desc(), passes::pass_id))
+        .into_boxed();
+    if let Some(pass_id) = only {
+        query = query.filter(passes::pass_id.eq(pass_id));
+    }
+    let rows: Vec<PassRow> = query.load(conn).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+    let leg_rows: Vec<LegRow> = pass_legs::table
+        .filter(pass_legs::pass_id.eq_any(&ids))
+        .order((pass_legs::pass_id, pass_legs::leg_no))
+        .select((
+            pass_legs::pass_id,
+            pass_legs::airline,
+            pass_legs::segment_id,
+            pass_legs::flight_no,
+            pass_legs::origin,
+            pass_legs::destination,
+            pass_legs::departs_at,
+            pass_legs::arrives_at,
+            pass_legs::seat,
+            pass_legs::price_cents,
+            pass_legs::currency,
+        ))
+        .load(conn)
+        .await?;
+    let mut legs: HashMap<Uuid, Vec<PassLeg>> = HashMap::new();
+    for (pass_id, airline, segment_id, flight_no, origin, destination, departs_at, arrives_at, seat, cents, currency) in
+        leg_rows
+    {
+        let (Ok(airline), Ok(segment_id), Ok(seat)) =
+            (AirlineCode::parse(&airline), SegmentId::parse(&segment_id), SeatCode::parse(&seat))
+        else {
+            tracing::error!(%pass_id, "stored pass leg does not parse; skipped");
+            continue;
+        };
+        legs.entry(pass_id).or_default().push(PassLeg {
+            airline,
+            segment_id,
+            flight_no,
+            origin,
+            destination,
+            departs_at,
+            arrives_at,
+            seat,
+            price: Money { cents, currency },
+        });
+    }
+    Ok(rows
+        .into_iter()
+        .filter_map(|(pass_id, status, sold_by, created_at, total_cents, currency)| {
+            Some(Pass {
+                pass_id,
+                status: if status == "cancelled" { PassStatus::Cancelled } else { PassStatus::Confirmed },
+                created_at,
+                sold_by: AirlineCode::parse(&sold_by).ok()?,
+                legs: legs.remove(&pass_id).unwrap_or_default(),
+                total_price: Money { cents: total_cents, currency },
+            })
+        })
+        .collect())
+}
+
+pub async fn one(conn: &mut AsyncPgConnection, user_id: Uuid, pass_id: Uuid) -> ApiResult<Pass> {
+    for_user(conn, user_id, Some(pass_id))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::not_found("you have no pass with this id"))
+}
+
+/// Cancels one of the user's passes: here at once, at every leg's owner and every peer through
+/// the outbox (retried until each owner has freed its seats). Cancelling again is harmless.
+#[tracing::instrument(skip(state))]
+pub async fn cancel(state: &AppState, user_id: Uuid, pass_id: Uuid) -> ApiResult<Pass> {
+    let mut conn = state.pool.get().await?;
+    let own = state.settings.airline.clone();
+    let peers: Vec<AirlineCode> = state.federation.peers().iter().map(|p| p.airline.clone()).collect();
+    let pass = conn
+        .transaction::<_, ApiError, _>(|conn| {
+            async move {
+                let status: Option<String> = passes::table
+                    .filter(passes::pass_id.eq(pass_id))
+                    .filter(passes::user_id.eq(user_id))
+                    .select(passes::status)
+                    .for_update()
+                    .first(conn)
+                    .await
+                    .optional()?;
+                match status.as_deref() {
+                    None => return Err(ApiError::not_found("you have no pass with this id")),
+                    Some("cancelled") => return one(conn, user_id, pass_id).await,
+                    Some(_) => {}
+                }
+                diesel::update(passes::table.find(pass_id)).set(passes::status.eq("cancelled")).execute(conn).await?;
+                let mut pass = one(conn, user_id, pass_id).await?;
+                pass.status = PassStatus::Cancelled;
+                let mut owners: Vec<AirlineCode> = pass.legs.iter().map(|l| l.airline.clone()).collect();
+                owners.sort();
+                owners.dedup();
+                if owners.contains(&own) {
+                    participant::release(conn, pass_id).await?;
+                }
+                let remote_owners: Vec<AirlineCode> = owners.into_iter().filter(|o| *o != own).collect();
+                outbox::enqueue(conn, &remote_owners, &Message::Release { booking_id: pass_id }).await?;
+                outbox::enqueue(conn, &peers, &Message::Pass(ReplicatedPass { user_id, pass: pass.clone() })).await?;
+                Ok(pass)
+            }
+            .scope_boxed()
+        })
+        .await?;
+    state.outbox_wake.notify_one();
+    Ok(pass)
+}

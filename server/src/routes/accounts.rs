@@ -1,0 +1,38 @@
+//! `/api/v1/accounts`, `/api/v1/sessions`, `/api/v1/me`.
+
+use actix_web::{web, HttpResponse};
+use passcom_shared::api::{Account, Credentials};
+
+use crate::accounts::{self, Login, NewPassword};
+use crate::auth::Passenger;
+use crate::error::ApiResult;
+use crate::startup::AppState;
+use crate::telemetry::RequestId;
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/accounts", web::post().to(register))
+        .route("/api/v1/sessions", web::post().to(login))
+        .route("/api/v1/me", web::get().to(me));
+}
+
+async fn register(state: web::Data<AppState>, rid: RequestId, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {
+    let Credentials { login, password } = body.into_inner();
+    let login = Login::parse(&login)?;
+    let password = NewPassword::parse(password)?;
+    let account = accounts::register(&state, &rid.0, login, password).await?;
+    Ok(HttpResponse::Created().json(account))
+}
+
+async fn login(state: web::Data<AppState>, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {
+    let session = accounts::login(&state, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(session))
+}
+
+/// The token already proves who this is; the local account, when it has arrived, is preferred.
+async fn me(state: web::Data<AppState>, passenger: Passenger) -> ApiResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
+    let account = accounts::account(&mut conn, passenger.user_id)
+        .await?
+        .unwrap_or(Account { user_id: passenger.user_id, login: passenger.login });
+    Ok(HttpResponse::Ok().json(account))
+}

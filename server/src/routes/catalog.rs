@@ -1,0 +1,91 @@
+//! `/api/v1/segments` and `/api/v1/routes`: the federation's catalog.
+
+use actix_web::{web, HttpResponse};
+use passcom_shared::api::RouteList;
+use passcom_shared::internal::SegmentFilter;
+use passcom_shared::{AirlineCode, SegmentId};
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::federation::catalog;
+use crate::routing::{self, DEFAULT_MAX_LEGS, MAX_LEGS};
+use crate::startup::AppState;
+use crate::telemetry::RequestId;
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/segments", web::get().to(list_segments))
+        .route("/api/v1/segments/{airline}/{segment_id}", web::get().to(segment))
+        .route("/api/v1/routes", web::get().to(routes));
+}
+
+const MAX_CITY_LEN: usize = 100;
+
+fn city(name: &'static str, value: Option<String>) -> ApiResult<Option<String>> {
+    match value {
+        Some(v) if v.chars().count() > MAX_CITY_LEN => {
+            Err(ApiError::bad_request("invalid_query", format!("`{name}` is longer than {MAX_CITY_LEN} characters")))
+        }
+        Some(v) if v.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SegmentQuery {
+    origin: Option<String>,
+    destination: Option<String>,
+    airline: Option<AirlineCode>,
+}
+
+async fn list_segments(
+    state: web::Data<AppState>,
+    rid: RequestId,
+    query: web::Query<SegmentQuery>,
+) -> ApiResult<HttpResponse> {
+    let SegmentQuery { origin, destination, airline } = query.into_inner();
+    if let Some(airline) = &airline {
+        if !state.knows_airline(airline) {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("there is no airline `{airline}` in this federation"),
+            ));
+        }
+    }
+    let filter =
+        SegmentFilter { origin: city("origin", origin)?, destination: city("destination", destination)?, ids: None };
+    let list = catalog::segments(&state, &rid.0, &filter, airline.as_ref()).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+async fn segment(
+    state: web::Data<AppState>,
+    rid: RequestId,
+    path: web::Path<(AirlineCode, SegmentId)>,
+) -> ApiResult<HttpResponse> {
+    let (airline, id) = path.into_inner();
+    let detail = catalog::segment_detail(&state, &rid.0, &airline, &id).await?;
+    Ok(HttpResponse::Ok().json(detail))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteQuery {
+    origin: Option<String>,
+    destination: Option<String>,
+    max_legs: Option<usize>,
+}
+
+async fn routes(state: web::Data<AppState>, rid: RequestId, query: web::Query<RouteQuery>) -> ApiResult<HttpResponse> {
+    let RouteQuery { origin, destination, max_legs } = query.into_inner();
+    let missing = |name: &str| ApiError::bad_request("invalid_query", format!("`{name}` is required"));
+    let origin = city("origin", origin)?.ok_or_else(|| missing("origin"))?;
+    let destination = city("destination", destination)?.ok_or_else(|| missing("destination"))?;
+    let max_legs = max_legs.unwrap_or(DEFAULT_MAX_LEGS);
+    if !(1..=MAX_LEGS).contains(&max_legs) {
+        return Err(ApiError::bad_request("invalid_query", format!("`max_legs` must be between 1 and {MAX_LEGS}")));
+    }
+    let all = catalog::segments(&state, &rid.0, &SegmentFilter::default(), None).await?;
+    let routes = routing::find_routes(&all.segments, &origin, &destination, max_legs);
+    Ok(HttpResponse::Ok().json(RouteList { routes, unavailable_airlines: all.unavailable_airlines }))
+}

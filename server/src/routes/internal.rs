@@ -1,0 +1,175 @@
+//! `/internal/v1`: what airlines ask of each other. Every route takes a `ServiceCaller`, so
+//! anonymous calls and passenger tokens are refused before any handler runs.
+
+use actix_web::{web, HttpResponse};
+use passcom_shared::client::FinishAction;
+use passcom_shared::internal::{
+    DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicatedAccount, ReplicatedPass, SeatsChanged, SegmentBatch,
+    SegmentFilter,
+};
+use passcom_shared::SegmentId;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::accounts;
+use crate::auth::ServiceCaller;
+use crate::booking::coordinator::{hold_refusal, MAX_LEGS};
+use crate::booking::{participant, recovery};
+use crate::catalog;
+use crate::error::{ApiError, ApiResult};
+use crate::passes;
+use crate::startup::AppState;
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/internal/v1")
+            .route("/segments", web::get().to(segments))
+            .route("/segments/{segment_id}", web::get().to(segment))
+            .route("/login-claims", web::post().to(claim_login))
+            .route("/login-claims", web::delete().to(release_login))
+            .route("/accounts/{user_id}", web::put().to(put_account))
+            .route("/passes/{pass_id}", web::put().to(put_pass))
+            .route("/holds", web::post().to(hold))
+            .route("/holds/{booking_id}/{action}", web::post().to(finish))
+            .route("/bookings/{booking_id}/decision", web::get().to(decision)),
+    );
+}
+
+async fn segments(
+    state: web::Data<AppState>,
+    _: ServiceCaller,
+    query: web::Query<SegmentFilter>,
+) -> ApiResult<HttpResponse> {
+    let filter = query.into_inner();
+    let mut conn = state.pool.get().await?;
+    let own = &state.settings.airline;
+    let segments = match &filter.ids {
+        Some(ids) => {
+            let ids = ids
+                .split(',')
+                .take(MAX_LEGS)
+                .map(SegmentId::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
+            catalog::by_ids(&mut conn, own, &ids).await?
+        }
+        None => catalog::list(&mut conn, own, &filter).await?,
+    };
+    Ok(HttpResponse::Ok().json(SegmentBatch { segments }))
+}
+
+async fn segment(state: web::Data<AppState>, _: ServiceCaller, path: web::Path<SegmentId>) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let mut conn = state.pool.get().await?;
+    let detail = catalog::detail(&mut conn, &state.settings.airline, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no upcoming segment `{id}`")))?;
+    Ok(HttpResponse::Ok().json(detail))
+}
+
+async fn claim_login(
+    state: web::Data<AppState>,
+    _: ServiceCaller,
+    body: web::Json<LoginClaim>,
+) -> ApiResult<HttpResponse> {
+    let claim = body.into_inner();
+    let login = accounts::Login::parse(&claim.login)?;
+    let mut conn = state.pool.get().await?;
+    if accounts::claim_locally(&mut conn, &claim).await? {
+        Ok(HttpResponse::Ok().json(claim))
+    } else {
+        Err(ApiError::conflict("login_taken", format!("the login `{}` is already registered", login.as_str())))
+    }
+}
+
+async fn release_login(
+    state: web::Data<AppState>,
+    _: ServiceCaller,
+    body: web::Json<LoginClaim>,
+) -> ApiResult<HttpResponse> {
+    let claim = body.into_inner();
+    let mut conn = state.pool.get().await?;
+    accounts::release_locally(&mut conn, &claim).await?;
+    Ok(HttpResponse::Ok().json(claim))
+}
+
+async fn put_account(
+    state: web::Data<AppState>,
+    _: ServiceCaller,
+    path: web::Path<Uuid>,
+    body: web::Json<ReplicatedAccount>,
+) -> ApiResult<HttpResponse> {
+    let account = body.into_inner();
+    if account.user_id != path.into_inner() {
+        return Err(ApiError::invalid_body("the account's user_id differs from the URL's"));
+    }
+    accounts::Login::parse(&account.login)?;
+    let mut conn = state.pool.get().await?;
+    if !accounts::insert_account(&mut conn, &account).await? {
+        return Err(ApiError::conflict(
+            "login_taken",
+            format!("another user holds the login `{}` here", account.login),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(json!({"stored": account.user_id})))
+}
+
+async fn put_pass(
+    state: web::Data<AppState>,
+    _: ServiceCaller,
+    path: web::Path<Uuid>,
+    body: web::Json<ReplicatedPass>,
+) -> ApiResult<HttpResponse> {
+    let pass = body.into_inner();
+    if pass.pass.pass_id != path.into_inner() {
+        return Err(ApiError::invalid_body("the pass_id differs from the URL's"));
+    }
+    if pass.pass.legs.is_empty() || pass.pass.legs.len() > MAX_LEGS {
+        return Err(ApiError::invalid_body(format!("a pass has 1 to {MAX_LEGS} legs")));
+    }
+    let mut conn = state.pool.get().await?;
+    passes::upsert(&mut conn, &pass).await?;
+    Ok(HttpResponse::Ok().json(json!({"stored": pass.pass.pass_id})))
+}
+
+async fn hold(
+    state: web::Data<AppState>,
+    caller: ServiceCaller,
+    body: web::Json<HoldRequest>,
+) -> ApiResult<HttpResponse> {
+    let req = body.into_inner();
+    if req.coordinator != caller.airline {
+        return Err(ApiError::forbidden("an airline may only hold seats for bookings it coordinates"));
+    }
+    if req.legs.is_empty() || req.legs.len() > MAX_LEGS {
+        return Err(ApiError::invalid_body(format!("a hold covers 1 to {MAX_LEGS} seats")));
+    }
+    let own = &state.settings.airline;
+    let mut conn = state.pool.get().await?;
+    let held_until = participant::hold(&mut conn, req.booking_id, &req.coordinator, &req.legs, state.settings.hold_ttl)
+        .await
+        .map_err(|e| hold_refusal(e, own, |i| i))?;
+    Ok(HttpResponse::Ok().json(HoldGranted { booking_id: req.booking_id, held_until }))
+}
+
+async fn finish(
+    state: web::Data<AppState>,
+    _: ServiceCaller,
+    path: web::Path<(Uuid, FinishAction)>,
+) -> ApiResult<HttpResponse> {
+    let (booking_id, action) = path.into_inner();
+    let mut conn = state.pool.get().await?;
+    let seats = match action {
+        FinishAction::Commit => participant::commit(&mut conn, booking_id).await?,
+        FinishAction::Abort => participant::abort(&mut conn, booking_id).await?,
+        FinishAction::Release => participant::release(&mut conn, booking_id).await?,
+    };
+    Ok(HttpResponse::Ok().json(SeatsChanged { booking_id, seats: seats as u64 }))
+}
+
+async fn decision(state: web::Data<AppState>, _: ServiceCaller, path: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let booking_id = path.into_inner();
+    let mut conn = state.pool.get().await?;
+    let decision = recovery::decision(&mut conn, booking_id).await?;
+    Ok(HttpResponse::Ok().json(DecisionBody { booking_id, decision }))
+}

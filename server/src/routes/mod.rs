@@ -1,0 +1,100 @@
+//! HTTP routes. Handlers are thin: parse, call the module that does the work, shape the answer.
+//! Every extractor failure and every bare error status becomes a problem body here.
+
+mod accounts;
+mod bookings;
+mod catalog;
+mod internal;
+mod ops;
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{web, HttpRequest, HttpResponse};
+use passcom_shared::problem::CONTENT_TYPE;
+
+use crate::error::ApiError;
+
+/// The largest JSON body any endpoint accepts.
+pub const JSON_LIMIT: usize = 64 * 1024;
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(json_error))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .configure(ops::config)
+        .configure(accounts::config)
+        .configure(catalog::config)
+        .configure(bookings::config)
+        .configure(internal::config);
+}
+
+fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than the {JSON_LIMIT} bytes allowed"),
+        ),
+        JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON with `Content-Type: application/json`",
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            ApiError::invalid_body(format!("the body does not fit: {e}"))
+        }
+        JsonPayloadError::Deserialize(e) => ApiError::invalid_body(format!("the body is not valid JSON: {e}")),
+        other => ApiError::invalid_body(format!("the body could not be read: {other}")),
+    };
+    api.into()
+}
+
+fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("invalid_query", format!("the query string does not fit: {err}")).into()
+}
+
+fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    let detail = match &err {
+        PathError::Deserialize(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    ApiError::bad_request("invalid_path", format!("the URL does not fit: {detail}")).into()
+}
+
+/// Gives a problem body to every error answer that has none yet (actix's own 404 and 405).
+pub fn ensure_problem<B: MessageBody>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem =
+        res.headers().get(header::CONTENT_TYPE).is_some_and(|ct| ct.as_bytes().starts_with(CONTENT_TYPE.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (code, detail) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "there is nothing at this URL".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this URL does not accept that method".to_owned()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the body is too large".to_owned()),
+        s if s.is_client_error() => ("bad_request", "the request was refused".to_owned()),
+        _ => ("internal", "the server failed; the request can be retried".to_owned()),
+    };
+    let problem = ApiError::new(status, code, detail).problem();
+    let (req, res) = res.into_parts();
+    let mut new = HttpResponse::build(status).json(problem);
+    for (name, value) in res.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    new.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    let res: ServiceResponse<EitherBody<B, BoxBody>> = ServiceResponse::new(req, new).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
+}
+
+/// For everything no route matched.
+pub async fn not_found() -> HttpResponse {
+    let problem = ApiError::new(StatusCode::NOT_FOUND, "not_found", "there is nothing at this URL").problem();
+    HttpResponse::NotFound().content_type(CONTENT_TYPE).json(problem)
+}

@@ -1,0 +1,52 @@
+//! Liveness, readiness, metrics, the JWKS and the federation's state.
+
+use actix_web::{web, HttpResponse};
+use diesel_async::RunQueryDsl;
+use passcom_shared::api::FederationStatus;
+use serde_json::json;
+
+use crate::startup::AppState;
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
+        .route("/.well-known/jwks.json", web::get().to(jwks))
+        .route("/api/v1/federation", web::get().to(federation));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// 200 only when both the database and Redis answer; 503 names what does not.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let database = match state.pool.get().await {
+        Ok(mut conn) => diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok(),
+        Err(_) => false,
+    };
+    let redis = state.locks.ping().await.is_ok();
+    let body = json!({
+        "status": if database && redis { "ready" } else { "unavailable" },
+        "airline": state.settings.airline,
+        "checks": {"database": database, "redis": redis},
+    });
+    if database && redis {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+}
+
+async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().insert_header(("cache-control", "public, max-age=300")).json(state.keys.own().jwks())
+}
+
+async fn federation(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .json(FederationStatus { airline: state.settings.airline.clone(), peers: state.federation.status() })
+}

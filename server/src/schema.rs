@@ -1,0 +1,115 @@
+//! Diesel's view of the tables in `migrations/`.
+
+diesel::table! {
+    segments (segment_id) {
+        segment_id -> Text,
+        flight_no -> Text,
+        origin -> Text,
+        origin_key -> Text,
+        destination -> Text,
+        destination_key -> Text,
+        departs_at -> Timestamptz,
+        arrives_at -> Timestamptz,
+        price_cents -> Int8,
+        currency -> Text,
+    }
+}
+
+diesel::table! {
+    seats (segment_id, seat) {
+        segment_id -> Text,
+        seat -> Text,
+        status -> Text,
+        booking_id -> Nullable<Uuid>,
+        held_until -> Nullable<Timestamptz>,
+        coordinator -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    users (user_id) {
+        user_id -> Uuid,
+        login -> Text,
+        password_hash -> Text,
+        home_airline -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    passes (pass_id) {
+        pass_id -> Uuid,
+        user_id -> Uuid,
+        status -> Text,
+        sold_by -> Text,
+        created_at -> Timestamptz,
+        total_cents -> Int8,
+        currency -> Text,
+    }
+}
+
+diesel::table! {
+    pass_legs (pass_id, leg_no) {
+        pass_id -> Uuid,
+        leg_no -> Int2,
+        airline -> Text,
+        segment_id -> Text,
+        flight_no -> Text,
+        origin -> Text,
+        destination -> Text,
+        departs_at -> Timestamptz,
+        arrives_at -> Timestamptz,
+        seat -> Text,
+        price_cents -> Int8,
+        currency -> Text,
+    }
+}
+
+diesel::table! {
+    login_claims (login) {
+        login -> Text,
+        user_id -> Uuid,
+        claimed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        peer -> Text,
+        kind -> Text,
+        payload -> Jsonb,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    bookings (booking_id) {
+        booking_id -> Uuid,
+        user_id -> Uuid,
+        state -> Text,
+        legs -> Jsonb,
+        finished -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Uuid,
+        key -> Text,
+        request_hash -> Text,
+        booking_id -> Uuid,
+        response_status -> Nullable<Int2>,
+        response_body -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(seats -> segments (segment_id));
+diesel::joinable!(pass_legs -> passes (pass_id));
+diesel::allow_tables_to_appear_in_same_query!(segments, seats, passes, pass_legs);

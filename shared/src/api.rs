@@ -1,0 +1,199 @@
+//! Bodies of the public API (`/api/v1`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{AirlineCode, SeatCode, SegmentId};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub login: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Account {
+    pub user_id: Uuid,
+    pub login: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    pub user_id: Uuid,
+}
+
+/// An amount of money in minor units (centavos). On the wire it is `{"amount":"349.90","currency":"BRL"}`
+/// so that no client does arithmetic on floats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Money {
+    pub cents: i64,
+    pub currency: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MoneyWire {
+    amount: String,
+    currency: String,
+}
+
+impl Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let abs = self.cents.unsigned_abs();
+        let sign = if self.cents < 0 { "-" } else { "" };
+        MoneyWire { amount: format!("{sign}{}.{:02}", abs / 100, abs % 100), currency: self.currency.clone() }
+            .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = MoneyWire::deserialize(d)?;
+        let parsed = wire.amount.split_once('.').and_then(|(units, cents)| {
+            let units: i64 = units.parse().ok().filter(|u| *u >= 0)?;
+            let cents: i64 = cents.parse().ok().filter(|_| cents.len() == 2)?;
+            units.checked_mul(100)?.checked_add(cents)
+        });
+        match parsed {
+            Some(cents) => Ok(Money { cents, currency: wire.currency }),
+            None => Err(serde::de::Error::custom(format!("`{}` is not an amount like 349.90", wire.amount))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Segment {
+    pub airline: AirlineCode,
+    pub segment_id: SegmentId,
+    pub flight_no: String,
+    pub origin: String,
+    pub destination: String,
+    pub departs_at: DateTime<Utc>,
+    pub arrives_at: DateTime<Utc>,
+    pub price: Money,
+    pub seats_total: i64,
+    pub seats_available: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentList {
+    pub segments: Vec<Segment>,
+    pub unavailable_airlines: Vec<AirlineCode>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SeatAvailability {
+    pub seat: SeatCode,
+    pub available: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentDetail {
+    #[serde(flatten)]
+    pub segment: Segment,
+    pub seats: Vec<SeatAvailability>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Route {
+    pub legs: Vec<Segment>,
+    pub total_price: Money,
+    pub departs_at: DateTime<Utc>,
+    pub arrives_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouteList {
+    pub routes: Vec<Route>,
+    pub unavailable_airlines: Vec<AirlineCode>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct LegRequest {
+    pub airline: AirlineCode,
+    pub segment_id: SegmentId,
+    pub seat: SeatCode,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookingRequest {
+    pub legs: Vec<LegRequest>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PassStatus {
+    Confirmed,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PassLeg {
+    pub airline: AirlineCode,
+    pub segment_id: SegmentId,
+    pub flight_no: String,
+    pub origin: String,
+    pub destination: String,
+    pub departs_at: DateTime<Utc>,
+    pub arrives_at: DateTime<Utc>,
+    pub seat: SeatCode,
+    pub price: Money,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Pass {
+    pub pass_id: Uuid,
+    pub status: PassStatus,
+    pub created_at: DateTime<Utc>,
+    pub sold_by: AirlineCode,
+    pub legs: Vec<PassLeg>,
+    pub total_price: Money,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PassList {
+    pub passes: Vec<Pass>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerStatus {
+    pub airline: AirlineCode,
+    pub url: String,
+    pub breaker: BreakerState,
+    pub consecutive_failures: u32,
+    pub reachable: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FederationStatus {
+    pub airline: AirlineCode,
+    pub peers: Vec<PeerStatus>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Money;
+
+    #[test]
+    fn money_round_trips_as_a_decimal_string() {
+        let m = Money { cents: 34990, currency: "BRL".into() };
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(json, r#"{"amount":"349.90","currency":"BRL"}"#);
+        assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), m);
+        assert!(serde_json::from_str::<Money>(r#"{"amount":"3.5","currency":"BRL"}"#).is_err());
+    }
+}

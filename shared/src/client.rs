@@ -1,0 +1,195 @@
+//! The typed client for the internal API. It knows URLs and bodies, not policy: the caller
+//! supplies the service token and request id, and decides about retries and circuit breaking.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::api::SegmentDetail;
+use crate::internal::{
+    DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicatedAccount, ReplicatedPass, SeatsChanged, SegmentBatch,
+    SegmentFilter,
+};
+use crate::{Problem, SegmentId};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// Connection refused, timeout, or a 5xx: the peer may be down; worth retrying later.
+    #[error("peer unreachable: {0}")]
+    Unreachable(String),
+    /// The peer answered with a definite refusal (a 4xx problem body).
+    #[error("peer refused: {} ({})", .0.detail, .0.code)]
+    Refused(Box<Problem>),
+}
+
+impl PeerError {
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, PeerError::Unreachable(_))
+    }
+}
+
+/// Timeouts of every outbound call.
+pub fn http_client(connect_timeout: Duration, request_timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .user_agent(concat!("passcom/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the TLS-less reqwest client always builds")
+}
+
+/// Per-call credentials: the short-lived service token and the request id to forward.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    pub token: String,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PeerClient {
+    base_url: String,
+    http: reqwest::Client,
+}
+
+impl PeerClient {
+    pub fn new(http: reqwest::Client, base_url: &str) -> Self {
+        Self { base_url: base_url.trim_end_matches('/').to_owned(), http }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        ctx: CallContext,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, PeerError> {
+        let url = format!("{}{path}", self.base_url);
+        let mut req =
+            self.http.request(method, &url).bearer_auth(&ctx.token).header(REQUEST_ID_HEADER, &ctx.request_id);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(|e| PeerError::Unreachable(format!("{url}: {e}")))?;
+        let status = resp.status();
+        if status.is_success() {
+            return resp.json::<T>().await.map_err(|e| PeerError::Unreachable(format!("{url}: bad body: {e}")));
+        }
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(PeerError::Unreachable(format!("{url}: answered {status}")));
+        }
+        match resp.json::<Problem>().await {
+            Ok(problem) => Err(PeerError::Refused(Box::new(problem))),
+            Err(e) => Err(PeerError::Unreachable(format!("{url}: {status} without a problem body: {e}"))),
+        }
+    }
+
+    pub async fn segments(&self, ctx: CallContext, filter: &SegmentFilter) -> Result<SegmentBatch, PeerError> {
+        let query = serde_urlencoded_pairs(filter);
+        self.call::<(), _>(ctx, Method::GET, &format!("/internal/v1/segments{query}"), None).await
+    }
+
+    pub async fn segment(&self, ctx: CallContext, id: &SegmentId) -> Result<SegmentDetail, PeerError> {
+        self.call::<(), _>(ctx, Method::GET, &format!("/internal/v1/segments/{id}"), None).await
+    }
+
+    pub async fn claim_login(&self, ctx: CallContext, claim: &LoginClaim) -> Result<LoginClaim, PeerError> {
+        self.call(ctx, Method::POST, "/internal/v1/login-claims", Some(claim)).await
+    }
+
+    pub async fn release_login(&self, ctx: CallContext, claim: &LoginClaim) -> Result<LoginClaim, PeerError> {
+        self.call(ctx, Method::DELETE, "/internal/v1/login-claims", Some(claim)).await
+    }
+
+    pub async fn put_account(&self, ctx: CallContext, account: &ReplicatedAccount) -> Result<(), PeerError> {
+        self.call::<_, serde_json::Value>(
+            ctx,
+            Method::PUT,
+            &format!("/internal/v1/accounts/{}", account.user_id),
+            Some(account),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn put_pass(&self, ctx: CallContext, pass: &ReplicatedPass) -> Result<(), PeerError> {
+        self.call::<_, serde_json::Value>(
+            ctx,
+            Method::PUT,
+            &format!("/internal/v1/passes/{}", pass.pass.pass_id),
+            Some(pass),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn hold(&self, ctx: CallContext, req: &HoldRequest) -> Result<HoldGranted, PeerError> {
+        self.call(ctx, Method::POST, "/internal/v1/holds", Some(req)).await
+    }
+
+    /// `action` is `commit`, `abort` or `release`; each is idempotent at the participant.
+    pub async fn finish(
+        &self,
+        ctx: CallContext,
+        booking_id: Uuid,
+        action: FinishAction,
+    ) -> Result<SeatsChanged, PeerError> {
+        self.call::<(), _>(ctx, Method::POST, &format!("/internal/v1/holds/{booking_id}/{}", action.as_str()), None)
+            .await
+    }
+
+    pub async fn decision(&self, ctx: CallContext, booking_id: Uuid) -> Result<DecisionBody, PeerError> {
+        self.call::<(), _>(ctx, Method::GET, &format!("/internal/v1/bookings/{booking_id}/decision"), None).await
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishAction {
+    /// Turn the booking's holds into sales.
+    Commit,
+    /// Free the booking's holds (never its sold seats).
+    Abort,
+    /// Free the booking's sold seats: the pass was cancelled.
+    Release,
+}
+
+impl FinishAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishAction::Commit => "commit",
+            FinishAction::Abort => "abort",
+            FinishAction::Release => "release",
+        }
+    }
+}
+
+fn serde_urlencoded_pairs(filter: &SegmentFilter) -> String {
+    let pairs: Vec<String> = [("origin", &filter.origin), ("destination", &filter.destination), ("ids", &filter.ids)]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", percent_encode(v))))
+        .collect();
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", pairs.join("&"))
+    }
+}
+
+fn percent_encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

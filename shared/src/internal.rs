@@ -1,0 +1,98 @@
+//! Bodies of the internal API (`/internal/v1`), spoken only between airline servers with a
+//! service token (audience [`SERVICE_AUDIENCE`]).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::api::{Pass, Segment};
+use crate::{AirlineCode, SeatCode, SegmentId};
+
+/// Audience of server-to-server tokens; passenger tokens never carry it.
+pub const SERVICE_AUDIENCE: &str = "passcom-internal";
+/// Audience of passenger tokens.
+pub const PASSENGER_AUDIENCE: &str = "passcom";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginClaim {
+    pub login: String,
+    pub user_id: Uuid,
+}
+
+/// An account as every airline stores it. The password hash travels so that the passenger can
+/// log in anywhere; it is an argon2id PHC string, never the password.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReplicatedAccount {
+    pub user_id: Uuid,
+    pub login: String,
+    pub password_hash: String,
+    pub home_airline: AirlineCode,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A pass as every airline stores it, with its owner.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReplicatedPass {
+    pub user_id: Uuid,
+    #[serde(flatten)]
+    pub pass: Pass,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct HoldLeg {
+    pub segment_id: SegmentId,
+    pub seat: SeatCode,
+}
+
+/// Prepare: hold every listed seat for the booking, all or none.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HoldRequest {
+    pub booking_id: Uuid,
+    pub coordinator: AirlineCode,
+    pub legs: Vec<HoldLeg>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HoldGranted {
+    pub booking_id: Uuid,
+    pub held_until: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Preparing,
+    Committed,
+    Aborted,
+    /// The coordinator has no record: presumed abort.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionBody {
+    pub booking_id: Uuid,
+    pub decision: Decision,
+}
+
+/// What a participant did with one booking's seats on commit, abort or release.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeatsChanged {
+    pub booking_id: Uuid,
+    pub seats: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct SegmentFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    /// Comma-separated segment ids: only these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentBatch {
+    pub segments: Vec<Segment>,
+}
