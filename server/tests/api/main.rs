@@ -1,0 +1,5 @@
+//! Integration tests: real servers on real ports, real PostgreSQL and Redis. One binary.
+
+mod helpers;
+
+mod foundation;
