@@ -46,12 +46,17 @@ async fn register_login_and_me() {
     assert_eq!(me.status, 200);
     assert_eq!(me.body, json!({"user_id": account.user_id, "login": "maria.silva"}));
 
-    let again = client.post(&format!("{base}/api/v1/accounts"), None, &json!({"login": "maria.silva", "password": PASSWORD})).await;
+    let again = client
+        .post(&format!("{base}/api/v1/accounts"), None, &json!({"login": "maria.silva", "password": PASSWORD}))
+        .await;
     again.assert_problem(409, "login_taken");
 
-    let wrong = client.post(&format!("{base}/api/v1/sessions"), None, &json!({"login": "maria.silva", "password": "nope nope"})).await;
+    let wrong = client
+        .post(&format!("{base}/api/v1/sessions"), None, &json!({"login": "maria.silva", "password": "nope nope"}))
+        .await;
     wrong.assert_problem(401, "bad_credentials");
-    let nobody = client.post(&format!("{base}/api/v1/sessions"), None, &json!({"login": "nobody", "password": PASSWORD})).await;
+    let nobody =
+        client.post(&format!("{base}/api/v1/sessions"), None, &json!({"login": "nobody", "password": PASSWORD})).await;
     nobody.assert_problem(401, "bad_credentials");
     assert_eq!(wrong.body["detail"], nobody.body["detail"], "the answer does not tell which part was wrong");
 
@@ -74,7 +79,10 @@ async fn jwks_publishes_the_airline_key() {
     let jwks = fed.client().get(&format!("{}/.well-known/jwks.json", fed.url("a")), None).await;
     assert_eq!(jwks.status, 200);
     let key = &jwks.body["keys"][0];
-    assert_eq!((key["kid"].as_str(), key["kty"].as_str(), key["crv"].as_str()), (Some("a"), Some("OKP"), Some("Ed25519")));
+    assert_eq!(
+        (key["kid"].as_str(), key["kty"].as_str(), key["crv"].as_str()),
+        (Some("a"), Some("OKP"), Some("Ed25519"))
+    );
     assert_eq!(URL_SAFE_NO_PAD.decode(key["x"].as_str().unwrap()).unwrap().len(), 32);
     assert!(key.get("d").is_none(), "no private part is published");
 }
@@ -92,7 +100,8 @@ async fn segments_filter_and_seat_maps() {
     let times: Vec<&str> = segments.iter().map(|s| s["departs_at"].as_str().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "sorted by departure");
 
-    let filtered = client.get(&format!("{base}/api/v1/segments?origin=SAO%20PAULO&destination=rio%20de%20janeiro"), None).await;
+    let filtered =
+        client.get(&format!("{base}/api/v1/segments?origin=SAO%20PAULO&destination=rio%20de%20janeiro"), None).await;
     let filtered = filtered.body["segments"].as_array().unwrap().clone();
     assert!(!filtered.is_empty());
     assert!(filtered.iter().all(|s| s["origin"] == "São Paulo" && s["destination"] == "Rio de Janeiro"));
@@ -133,13 +142,39 @@ async fn hostile_bodies_get_a_clear_4xx_and_write_nothing() {
         (raw(b"[1,2,3]".to_vec(), "application/json"), 400, "invalid_body"),
         (raw(br#"{"login": 5, "password": "correct horse"}"#.to_vec(), "application/json"), 400, "invalid_body"),
         (raw(br#"{"login": "ana"}"#.to_vec(), "application/json"), 400, "invalid_body"),
-        (raw(br#"{"login": "ana", "password": "correct horse", "admin": true}"#.to_vec(), "application/json"), 400, "invalid_body"),
+        (
+            raw(br#"{"login": "ana", "password": "correct horse", "admin": true}"#.to_vec(), "application/json"),
+            400,
+            "invalid_body",
+        ),
         (raw(br#"{"login": "a", "password": "correct horse"}"#.to_vec(), "application/json"), 400, "invalid_body"),
         (raw(br#"{"login": "ana", "password": "short"}"#.to_vec(), "application/json"), 400, "invalid_body"),
-        (raw(br#"{"login": "ana; DROP TABLE users", "password": "correct horse"}"#.to_vec(), "application/json"), 400, "invalid_body"),
-        (raw(format!(r#"{{"login": "{}", "password": "correct horse"}}"#, "l".repeat(10_000)).into_bytes(), "application/json"), 400, "invalid_body"),
-        (raw(format!(r#"{{"login": "ana", "password": "{}"}}"#, "p".repeat(10_000)).into_bytes(), "application/json"), 400, "invalid_body"),
-        (raw(br#"login=ana&password=correct+horse"#.to_vec(), "application/x-www-form-urlencoded"), 415, "unsupported_media_type"),
+        (
+            raw(br#"{"login": "ana; DROP TABLE users", "password": "correct horse"}"#.to_vec(), "application/json"),
+            400,
+            "invalid_body",
+        ),
+        (
+            raw(
+                format!(r#"{{"login": "{}", "password": "correct horse"}}"#, "l".repeat(10_000)).into_bytes(),
+                "application/json",
+            ),
+            400,
+            "invalid_body",
+        ),
+        (
+            raw(
+                format!(r#"{{"login": "ana", "password": "{}"}}"#, "p".repeat(10_000)).into_bytes(),
+                "application/json",
+            ),
+            400,
+            "invalid_body",
+        ),
+        (
+            raw(br#"login=ana&password=correct+horse"#.to_vec(), "application/x-www-form-urlencoded"),
+            415,
+            "unsupported_media_type",
+        ),
         (raw(vec![b' '; 3 * 1024 * 1024], "application/json"), 413, "payload_too_large"),
     ];
     for (req, status, code) in cases {
@@ -177,7 +212,8 @@ async fn bad_tokens_are_refused() {
     let user = uuid::Uuid::new_v4();
     let expired = tokens::issue_passenger(&own, user, "ghost", -3600).unwrap();
     let stranger_dir = std::env::temp_dir().join(format!("passcom-stranger-{}", uuid::Uuid::new_v4().simple()));
-    let stranger = SigningKey::load_or_generate(&stranger_dir.join("zz.pem"), AirlineCode::parse("zz").unwrap()).unwrap();
+    let stranger =
+        SigningKey::load_or_generate(&stranger_dir.join("zz.pem"), AirlineCode::parse("zz").unwrap()).unwrap();
     let unknown_kid = tokens::issue_passenger(&stranger, user, "ghost", 3600).unwrap();
     let impostor = SigningKey::load_or_generate(&stranger_dir.join("a.pem"), AirlineCode::parse("a").unwrap()).unwrap();
     let wrong_key = tokens::issue_passenger(&impostor, user, "ghost", 3600).unwrap();
@@ -226,7 +262,16 @@ fn docker_compose_configures_every_company_like_the_server_expects() {
                 .collect(),
             other => panic!("environment of company_{code} is a map, not {other:?}"),
         };
-        for var in ["PASSCOM_AIRLINE", "PASSCOM_BIND", "PASSCOM_PUBLIC_URL", "DATABASE_URL", "REDIS_URL", "PASSCOM_PEERS", "PASSCOM_SIGNING_KEY", "RUST_LOG"] {
+        for var in [
+            "PASSCOM_AIRLINE",
+            "PASSCOM_BIND",
+            "PASSCOM_PUBLIC_URL",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "PASSCOM_PEERS",
+            "PASSCOM_SIGNING_KEY",
+            "RUST_LOG",
+        ] {
             assert!(env.contains_key(var), "company_{code} names {var}");
         }
         let settings = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_or_else(|e| panic!("company_{code}: {e}"));

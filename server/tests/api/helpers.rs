@@ -70,7 +70,10 @@ async fn template() -> &'static str {
                 diesel::sql_query(format!("DROP DATABASE IF EXISTS {building}")).execute(&mut conn).await.unwrap();
                 diesel::sql_query(format!("CREATE DATABASE {building}")).execute(&mut conn).await.unwrap();
                 passcom_server::db::migrate(&db_url(&building)).await.unwrap();
-                diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}")).execute(&mut conn).await.unwrap();
+                diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
             }
             diesel::sql_query("SELECT pg_advisory_unlock(727001)").execute(&mut conn).await.unwrap();
             name
@@ -147,7 +150,9 @@ impl Drop for TestDb {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
                 if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url()).await {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
                 }
             });
         })
@@ -163,10 +168,23 @@ pub async fn seed_demo(db: &TestDb, airline: &str, days: u32) {
     load(&mut conn, &departures, &timetable.currency, timetable.seat_rows, &timetable.seat_letters).await.unwrap();
 }
 
-/// A hand-made segment: `hours_from_now` until departure, `duration` in minutes.
-pub fn departure(id: &str, from: &str, to: &str, hours_from_now: i64, duration: i64, cents: i64) -> Departure {
-    let base = chrono::Utc::now() + chrono::Duration::hours(hours_from_now);
-    let departs_at = chrono::DateTime::from_timestamp(base.timestamp() / 60 * 60, 0).unwrap();
+/// A whole minute a few hours ahead: the origin of hand-made timetables.
+pub fn t0() -> chrono::DateTime<chrono::Utc> {
+    let later = chrono::Utc::now() + chrono::Duration::hours(6);
+    chrono::DateTime::from_timestamp(later.timestamp() / 60 * 60, 0).unwrap()
+}
+
+/// A hand-made segment departing `at_min` minutes after `t0`, lasting `duration` minutes.
+pub fn departure(
+    id: &str,
+    from: &str,
+    to: &str,
+    t0: chrono::DateTime<chrono::Utc>,
+    at_min: i64,
+    duration: i64,
+    cents: i64,
+) -> Departure {
+    let departs_at = t0 + chrono::Duration::minutes(at_min);
     Departure {
         segment_id: id.into(),
         flight_no: id.split('-').next().unwrap().into(),
@@ -290,7 +308,13 @@ impl TestFederation {
             }
             let (handle, state) = (app.handle(), app.state());
             tokio::spawn(app.run_until_stopped());
-            apps.push(TestApp { airline: (*code).to_owned(), url: format!("http://127.0.0.1:{}", ports[*code]), db, state, handle });
+            apps.push(TestApp {
+                airline: (*code).to_owned(),
+                url: format!("http://127.0.0.1:{}", ports[*code]),
+                db,
+                state,
+                handle,
+            });
         }
         TestFederation { apps, prefix, http: reqwest::Client::new(), dir }
     }
@@ -521,13 +545,15 @@ impl Client {
     }
 
     pub async fn register(&self, base: &str, login: &str) -> Account {
-        let answer = self.post(&format!("{base}/api/v1/accounts"), None, &json!({"login": login, "password": PASSWORD})).await;
+        let answer =
+            self.post(&format!("{base}/api/v1/accounts"), None, &json!({"login": login, "password": PASSWORD})).await;
         assert_eq!(answer.status, 201, "register: {}", answer.body);
         serde_json::from_value(answer.body).unwrap()
     }
 
     pub async fn login(&self, base: &str, login: &str) -> Session {
-        let answer = self.post(&format!("{base}/api/v1/sessions"), None, &json!({"login": login, "password": PASSWORD})).await;
+        let answer =
+            self.post(&format!("{base}/api/v1/sessions"), None, &json!({"login": login, "password": PASSWORD})).await;
         assert_eq!(answer.status, 200, "login: {}", answer.body);
         serde_json::from_value(answer.body).unwrap()
     }
@@ -540,8 +566,10 @@ impl Client {
     }
 
     pub async fn book(&self, base: &str, token: &str, legs: &[(&str, &str, &str)]) -> Answer {
-        let legs: Vec<Value> =
-            legs.iter().map(|(airline, segment, seat)| json!({"airline": airline, "segment_id": segment, "seat": seat})).collect();
+        let legs: Vec<Value> = legs
+            .iter()
+            .map(|(airline, segment, seat)| json!({"airline": airline, "segment_id": segment, "seat": seat}))
+            .collect();
         self.post(&format!("{base}/api/v1/bookings"), Some(token), &json!({ "legs": legs })).await
     }
 }
