@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, RunQueryDsl};
@@ -305,7 +305,8 @@ async fn prepare_and_decide(
     let pass = Pass {
         pass_id: booking_id,
         status: PassStatus::Confirmed,
-        created_at: Utc::now(),
+        // The database keeps microseconds; so does the answer, so that every copy is equal.
+        created_at: Utc::now().trunc_subsecs(6),
         sold_by: state.settings.airline.clone(),
         total_price: total_price(legs),
         legs: legs

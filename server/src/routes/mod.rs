@@ -7,7 +7,7 @@ mod catalog;
 mod internal;
 mod ops;
 
-use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::ServiceResponse;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::header::{self, HeaderValue};
@@ -65,11 +65,12 @@ fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request("invalid_path", format!("the URL does not fit: {detail}")).into()
 }
 
-/// Gives a problem body to every error answer that has none yet (actix's own 404 and 405).
+/// Gives a problem body to every error answer that has no body at all.
 pub fn ensure_problem<B: MessageBody>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem =
-        res.headers().get(header::CONTENT_TYPE).is_some_and(|ct| ct.as_bytes().starts_with(CONTENT_TYPE.as_bytes()));
-    if is_problem {
+    // Only bodiless answers (actix's own 404s and 405s) need one; anything with a body already
+    // says what it means (a problem, or the readiness report).
+    let has_body = !matches!(res.response().body().size(), BodySize::None | BodySize::Sized(0));
+    if has_body {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

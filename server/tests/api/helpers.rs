@@ -600,3 +600,55 @@ pub async fn first_segment(client: &Client, base: &str, airline: &str) -> Value 
     assert_eq!(answer.status, 200, "{}", answer.body);
     answer.body["segments"][0].clone()
 }
+
+/// The legs of the first route from `origin` to `destination` with exactly `legs` legs.
+pub async fn itinerary(
+    client: &Client,
+    base: &str,
+    origin: &str,
+    destination: &str,
+    legs: usize,
+) -> Vec<(String, String)> {
+    let url = format!("{base}/api/v1/routes?origin={origin}&destination={destination}&max_legs={legs}");
+    let answer = client.get(&url, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let route = answer.body["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["legs"].as_array().unwrap().len() == legs)
+        .unwrap_or_else(|| panic!("no {legs}-leg route from {origin} to {destination}"))
+        .clone();
+    route["legs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["airline"].as_str().unwrap().to_owned(), l["segment_id"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// `(status, booking_id)` of a seat at its owner's database.
+pub async fn seat_state(db: &TestDb, segment: &str, seat: &str) -> (String, Option<Uuid>) {
+    use diesel::{ExpressionMethods, QueryDsl};
+    use passcom_server::schema::seats;
+    let mut conn = db.conn().await;
+    seats::table
+        .filter(seats::segment_id.eq(segment))
+        .filter(seats::seat.eq(seat))
+        .select((seats::status, seats::booking_id))
+        .first(&mut conn)
+        .await
+        .unwrap()
+}
+
+pub async fn seats_not_available(db: &TestDb) -> i64 {
+    db.count("SELECT count(*) AS n FROM seats WHERE status <> 'available'").await
+}
+
+/// Seat locks left in this test's Redis namespace.
+pub async fn redis_locks(prefix: &str) -> usize {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:seat:*")).query_async(&mut conn).await.unwrap();
+    keys.len()
+}

@@ -2,5 +2,6 @@
 
 mod helpers;
 
+mod bookings;
 mod federation;
 mod foundation;
