@@ -10,12 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
-use actix_web::web::Data;
 use diesel::sql_types::Bool;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use passcom_seed::{load, Departure, Timetable};
 use passcom_server::config::Settings;
-use passcom_server::startup::{AppState, Application};
+use passcom_server::startup::Application;
 use passcom_shared::api::{Account, Session};
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
@@ -134,11 +133,6 @@ impl TestDb {
         }
         let mut conn = self.conn().await;
         diesel::sql_query(sql).get_result::<N>(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}")).n
-    }
-
-    pub async fn execute(&self, sql: &str) {
-        let mut conn = self.conn().await;
-        diesel::sql_query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 }
 
@@ -273,7 +267,6 @@ pub struct TestApp {
     pub airline: String,
     pub url: String,
     pub db: TestDb,
-    pub state: Data<AppState>,
     handle: ServerHandle,
 }
 
@@ -306,13 +299,12 @@ impl TestFederation {
             if let Some(days) = options.demo_days {
                 seed_demo(&db, code, days).await;
             }
-            let (handle, state) = (app.handle(), app.state());
+            let handle = app.handle();
             tokio::spawn(app.run_until_stopped());
             apps.push(TestApp {
                 airline: (*code).to_owned(),
                 url: format!("http://127.0.0.1:{}", ports[*code]),
                 db,
-                state,
                 handle,
             });
         }
@@ -350,7 +342,6 @@ impl Drop for TestFederation {
 /// One airline as a child process running the real binary.
 pub struct ProcessServer {
     pub airline: String,
-    pub port: u16,
     pub url: String,
     pub db: TestDb,
     env: HashMap<String, String>,
@@ -415,7 +406,6 @@ async fn wait_ready(url: &str, log: &std::path::Path) {
 /// Airlines a, b, c as real processes.
 pub struct ProcessFederation {
     pub servers: Vec<ProcessServer>,
-    pub prefix: String,
     dir: PathBuf,
 }
 
@@ -432,7 +422,6 @@ impl ProcessFederation {
             let port = ports[code];
             let mut server = ProcessServer {
                 airline: code.to_owned(),
-                port,
                 url: format!("http://127.0.0.1:{port}"),
                 db,
                 env,
@@ -448,7 +437,7 @@ impl ProcessFederation {
                 seed_demo(&server.db, &server.airline, days).await;
             }
         }
-        ProcessFederation { servers, prefix, dir }
+        ProcessFederation { servers, dir }
     }
 
     pub fn server(&mut self, code: &str) -> &mut ProcessServer {
@@ -512,12 +501,17 @@ impl Default for Client {
 
 impl Client {
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
-        let res = req.send().await.expect("the server answers");
+        self.try_send(req).await.expect("the server answers")
+    }
+
+    /// `None` when the server never answered (it was killed, say).
+    pub async fn try_send(&self, req: reqwest::RequestBuilder) -> Option<Answer> {
+        let res = req.send().await.ok()?;
         let status = res.status().as_u16();
         let headers = res.headers().clone();
-        let text = res.text().await.unwrap();
+        let text = res.text().await.ok()?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Answer { status, headers, body }
+        Some(Answer { status, headers, body })
     }
 
     pub async fn get(&self, url: &str, token: Option<&str>) -> Answer {

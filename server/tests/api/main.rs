@@ -1,7 +1,11 @@
 //! Integration tests: real servers on real ports, real PostgreSQL and Redis. One binary.
 
+// A harness that cannot set up its world should stop the test loudly.
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 
 mod bookings;
+mod crashes;
 mod federation;
 mod foundation;
