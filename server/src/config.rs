@@ -44,6 +44,8 @@ pub struct Settings {
     pub breaker_threshold: u32,
     pub breaker_cooldown: Duration,
     pub worker_interval: Duration,
+    /// How long a catalog read (ours or a peer's) is reused.
+    pub catalog_ttl: Duration,
     pub http_workers: usize,
     pub json_logs: bool,
     pub faults: Faults,
@@ -88,6 +90,7 @@ impl Settings {
             breaker_threshold: env.parsed("PASSCOM_BREAKER_THRESHOLD", Some("3"))?,
             breaker_cooldown: env.millis("PASSCOM_BREAKER_COOLDOWN_MS", "2000")?,
             worker_interval: env.millis("PASSCOM_WORKER_INTERVAL_MS", "500")?,
+            catalog_ttl: env.millis("PASSCOM_CATALOG_CACHE_MS", "1000")?,
             http_workers: env.parsed("PASSCOM_HTTP_WORKERS", Some("2"))?,
             json_logs: env.string("PASSCOM_LOG_FORMAT", Some("text"))? == "json",
             faults: Faults {

@@ -9,6 +9,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use passcom_shared::api::Segment;
 use passcom_shared::client::http_client;
 use passcom_shared::AirlineCode;
 use tokio::sync::Notify;
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::{KeyRing, SigningKey};
+use crate::cache::TtlCache;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::federation::Federation;
@@ -32,6 +34,8 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     pub federation: Federation,
     pub metrics: Arc<Metrics>,
+    /// This airline's whole upcoming catalog, reused for `catalog_ttl`.
+    pub catalog: TtlCache<Vec<Segment>>,
     /// Pinged after a local write that queued outbox rows, so replication starts at once.
     pub outbox_wake: Notify,
 }
@@ -75,8 +79,17 @@ impl Application {
         let federation = Federation::new(&settings, &http, keys.clone(), metrics.clone());
         let locks = SeatLocks::new(&settings.redis_url, &settings.redis_prefix, settings.lock_ttl)?;
         let workers = settings.http_workers;
-        let state =
-            web::Data::new(AppState { settings, pool, locks, keys, federation, metrics, outbox_wake: Notify::new() });
+        let catalog = TtlCache::new(settings.catalog_ttl);
+        let state = web::Data::new(AppState {
+            settings,
+            pool,
+            locks,
+            keys,
+            federation,
+            metrics,
+            catalog,
+            outbox_wake: Notify::new(),
+        });
 
         let port = listener.local_addr()?.port();
         let app_state = state.clone();

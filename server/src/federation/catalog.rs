@@ -1,9 +1,11 @@
 //! The federated catalog: this airline's segments plus every reachable peer's, fetched in
-//! parallel. A peer that is down is named in `unavailable_airlines` instead of failing the
-//! whole answer, and once its breaker is open nobody waits for its timeout.
+//! parallel and each reused for `catalog_ttl`. A peer that is down is named in
+//! `unavailable_airlines` instead of failing the whole answer, and once its breaker is open
+//! nobody waits for its timeout.
 
-use futures::future::join;
+use futures::future::{join, join_all};
 use passcom_shared::api::{Segment, SegmentDetail, SegmentList};
+use passcom_shared::city::city_key;
 use passcom_shared::client::PeerError;
 use passcom_shared::internal::SegmentFilter;
 use passcom_shared::{AirlineCode, SegmentId};
@@ -12,7 +14,7 @@ use crate::catalog;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 
-/// Every airline's segments matching `filter`, or only `airline`'s.
+/// Every airline's upcoming segments matching `filter`, or only `airline`'s.
 pub async fn segments(
     state: &AppState,
     request_id: &str,
@@ -23,24 +25,46 @@ pub async fn segments(
     let wants = |code: &AirlineCode| airline.is_none_or(|a| a == code);
     let local = async {
         if !wants(own) {
-            return Ok(Vec::new());
-        }
-        let mut conn = state.pool.get().await?;
-        ApiResult::Ok(catalog::list(&mut conn, own, filter).await?)
-    };
-    let remote = state.federation.call_all("segments", request_id, |peer, ctx| async move {
-        if !wants(&peer.airline) {
             return Ok(None);
         }
-        peer.client.segments(ctx, filter).await.map(Some)
-    });
+        let all = state
+            .catalog
+            .get_or_refresh(|| async {
+                let mut conn = state.pool.get().await?;
+                ApiResult::Ok(catalog::list(&mut conn, own, &SegmentFilter::default()).await?)
+            })
+            .await?;
+        ApiResult::Ok(Some(all))
+    };
+    let everything = SegmentFilter::default();
+    let remote = join_all(state.federation.peers().iter().filter(|p| wants(&p.airline)).map(|peer| {
+        let everything = &everything;
+        async move {
+            let result = peer
+                .catalog
+                .get_or_refresh(|| {
+                    state.federation.call(peer, "segments", request_id, |ctx| async move {
+                        peer.client.segments(ctx, everything).await.map(|batch| batch.segments)
+                    })
+                })
+                .await;
+            (peer, result)
+        }
+    }));
     let (local, remote) = join(local, remote).await;
-    let mut segments: Vec<Segment> = local?;
+
+    let origin = filter.origin.as_deref().map(city_key);
+    let destination = filter.destination.as_deref().map(city_key);
+    let matches = |s: &&Segment| {
+        origin.as_ref().is_none_or(|o| city_key(&s.origin) == *o)
+            && destination.as_ref().is_none_or(|d| city_key(&s.destination) == *d)
+    };
+    let mut segments: Vec<Segment> = local?.iter().flat_map(|all| all.iter()).filter(matches).cloned().collect();
     let mut unavailable_airlines = Vec::new();
     for (peer, result) in remote {
         match result {
-            Ok(Some(batch)) => segments.extend(batch.segments.into_iter().filter(|s| s.airline == peer.airline)),
-            Ok(None) => {}
+            // A peer speaks only for its own segments.
+            Ok(all) => segments.extend(all.iter().filter(|s| s.airline == peer.airline).filter(matches).cloned()),
             Err(_) => unavailable_airlines.push(peer.airline.clone()),
         }
     }

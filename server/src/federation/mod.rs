@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use passcom_shared::api::PeerStatus;
+use passcom_shared::api::{PeerStatus, Segment};
 use passcom_shared::client::{CallContext, PeerClient, PeerError};
 use passcom_shared::AirlineCode;
 
 use self::breaker::Breaker;
 use crate::auth::{tokens, KeyRing};
+use crate::cache::TtlCache;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 
@@ -22,6 +23,8 @@ pub struct Peer {
     pub airline: AirlineCode,
     pub client: PeerClient,
     pub breaker: Breaker,
+    /// The peer's whole upcoming catalog, reused for `catalog_ttl`.
+    pub catalog: TtlCache<Vec<Segment>>,
 }
 
 pub struct Federation {
@@ -43,6 +46,7 @@ impl Federation {
                 airline: p.airline.clone(),
                 client: PeerClient::new(http.clone(), &p.url),
                 breaker: Breaker::new(settings.breaker_threshold, settings.breaker_cooldown),
+                catalog: TtlCache::new(settings.catalog_ttl),
             })
             .collect();
         Self { peers, keys, metrics, token: Mutex::new(None) }

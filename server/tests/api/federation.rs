@@ -257,6 +257,12 @@ async fn a_dead_peer_gives_partial_answers_then_catches_up() {
     let c_segment = first_segment(&client, &a, "c").await["segment_id"].as_str().unwrap().to_owned();
     fed.server("c").kill();
 
+    // Catalog reads are reused for up to a second, so c's absence shows within about that.
+    let noticed = eventually(Duration::from_secs(5), || async {
+        client.get(&format!("{a}/api/v1/segments"), None).await.body["unavailable_airlines"] == json!(["c"])
+    })
+    .await;
+    assert!(noticed, "a notices that c is gone");
     for _ in 0..4 {
         let list = client.get(&format!("{a}/api/v1/segments"), None).await;
         assert_eq!(list.status, 200);
