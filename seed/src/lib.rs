@@ -158,6 +158,38 @@ pub async fn load(
     Ok(Loaded { segments, seats })
 }
 
+/// The benchmark's own segments, so that it never sells the demo seats and never runs out: each
+/// run (`run` is any fresh number) adds `count` segments per airline on a chain of three made-up
+/// cities, a → b → c, far in the future, with 990 seats each (rows 1-99, letters A-K without I).
+pub const BENCH_CITIES: [&str; 4] = ["Bench Alpha", "Bench Beta", "Bench Gamma", "Bench Delta"];
+pub const BENCH_SEAT_ROWS: u32 = 99;
+pub const BENCH_SEAT_LETTERS: &str = "ABCDEFGHJK";
+
+pub fn bench_departures(airline: &str, run: u64, count: u32, now: DateTime<Utc>) -> anyhow::Result<Vec<Departure>> {
+    let hop = match airline {
+        "a" => 0,
+        "b" => 1,
+        "c" => 2,
+        other => bail!("benchmark segments exist for airlines a, b and c, not `{other}`"),
+    };
+    let day = (now + Duration::days(200)).date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    Ok((0..count)
+        .map(|k| {
+            // Each airline's k-th segment connects to the next airline's k-th, two hours later.
+            let departs_at = day + Duration::hours(i64::from(k) * 6 + hop * 2);
+            Departure {
+                segment_id: format!("BENCH{run}-{airline}{k}"),
+                flight_no: format!("BX{}{k:02}", hop + 1),
+                origin: BENCH_CITIES[hop as usize].to_owned(),
+                destination: BENCH_CITIES[hop as usize + 1].to_owned(),
+                departs_at,
+                arrives_at: departs_at + Duration::minutes(60),
+                price_cents: 10_000,
+            }
+        })
+        .collect())
+}
+
 /// Loads a whole timetable for its configured number of days.
 pub async fn load_timetable(
     conn: &mut AsyncPgConnection,

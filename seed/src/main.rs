@@ -1,9 +1,10 @@
 //! `passcom-seed --database-url URL --airline a [--file seed/a.json] [--days N]`
 //! Loads an airline's demo timetable into its (already migrated) database.
+//! `--bench RUN [--bench-segments N]` loads the benchmark's segments for run RUN instead.
 
 use anyhow::{bail, Context};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use passcom_seed::{load_timetable, Timetable};
+use passcom_seed::{bench_departures, load, load_timetable, Timetable, BENCH_SEAT_LETTERS, BENCH_SEAT_ROWS};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -11,6 +12,8 @@ async fn main() -> anyhow::Result<()> {
     let mut airline = std::env::var("PASSCOM_AIRLINE").ok();
     let mut file = None;
     let mut days = None;
+    let mut bench: Option<u64> = None;
+    let mut bench_segments = 4;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -19,8 +22,11 @@ async fn main() -> anyhow::Result<()> {
             "--airline" => airline = Some(value()?),
             "--file" => file = Some(value()?),
             "--days" => days = Some(value()?.parse::<u32>().context("--days")?),
+            "--bench" => bench = Some(value()?.parse().context("--bench")?),
+            "--bench-segments" => bench_segments = value()?.parse().context("--bench-segments")?,
             "-h" | "--help" => {
                 println!("usage: passcom-seed --database-url URL --airline CODE [--file PATH] [--days N]");
+                println!("       passcom-seed --database-url URL --airline CODE --bench RUN [--bench-segments N]");
                 return Ok(());
             }
             other => bail!("unknown argument `{other}` (try --help)"),
@@ -28,6 +34,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let database_url = database_url.context("--database-url (or DATABASE_URL) is required")?;
     let airline = airline.context("--airline (or PASSCOM_AIRLINE) is required")?;
+    if let Some(run) = bench {
+        let departures = bench_departures(&airline, run, bench_segments, chrono::Utc::now())?;
+        let mut conn = AsyncPgConnection::establish(&database_url).await.context("connecting to the database")?;
+        let loaded = load(&mut conn, &departures, "BRL", BENCH_SEAT_ROWS, BENCH_SEAT_LETTERS).await?;
+        println!("airline {airline}: benchmark run {run}: {} segments, {} seats", loaded.segments, loaded.seats);
+        return Ok(());
+    }
     let mut timetable = match file {
         Some(path) => Timetable::parse(&std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?)?,
         None => Timetable::bundled(&airline)

@@ -10,9 +10,9 @@ use crate::startup::AppState;
 use crate::telemetry::RequestId;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/accounts", web::post().to(register))
-        .route("/api/v1/sessions", web::post().to(login))
-        .route("/api/v1/me", web::get().to(me));
+    cfg.service(web::resource("/api/v1/accounts").post(register))
+        .service(web::resource("/api/v1/sessions").post(login))
+        .service(web::resource("/api/v1/me").get(me));
 }
 
 async fn register(state: web::Data<AppState>, rid: RequestId, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {

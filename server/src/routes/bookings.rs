@@ -14,10 +14,9 @@ use crate::startup::AppState;
 use crate::telemetry::RequestId;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/bookings", web::post().to(book))
-        .route("/api/v1/passes", web::get().to(list_passes))
-        .route("/api/v1/passes/{pass_id}", web::get().to(get_pass))
-        .route("/api/v1/passes/{pass_id}", web::delete().to(cancel_pass));
+    cfg.service(web::resource("/api/v1/bookings").post(book))
+        .service(web::resource("/api/v1/passes").get(list_passes))
+        .service(web::resource("/api/v1/passes/{pass_id}").get(get_pass).delete(cancel_pass));
 }
 
 async fn book(

@@ -13,9 +13,9 @@ use crate::startup::AppState;
 use crate::telemetry::RequestId;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/segments", web::get().to(list_segments))
-        .route("/api/v1/segments/{airline}/{segment_id}", web::get().to(segment))
-        .route("/api/v1/routes", web::get().to(routes));
+    cfg.service(web::resource("/api/v1/segments").get(list_segments))
+        .service(web::resource("/api/v1/segments/{airline}/{segment_id}").get(segment))
+        .service(web::resource("/api/v1/routes").get(routes));
 }
 
 const MAX_CITY_LEN: usize = 100;

@@ -8,11 +8,11 @@ use serde_json::json;
 use crate::startup::AppState;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
-        .route("/.well-known/jwks.json", web::get().to(jwks))
-        .route("/api/v1/federation", web::get().to(federation));
+    cfg.service(web::resource("/healthz").get(healthz))
+        .service(web::resource("/readyz").get(readyz))
+        .service(web::resource("/metrics").get(metrics))
+        .service(web::resource("/.well-known/jwks.json").get(jwks))
+        .service(web::resource("/api/v1/federation").get(federation));
 }
 
 async fn healthz() -> HttpResponse {

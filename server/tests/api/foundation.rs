@@ -181,6 +181,7 @@ async fn hostile_bodies_get_a_clear_4xx_and_write_nothing() {
         client.send(req).await.assert_problem(status, code);
     }
     client.get(&format!("{}/api/v1/nothing-here", fed.url("a")), None).await.assert_problem(404, "not_found");
+    client.delete(&format!("{}/api/v1/me", fed.url("a")), None).await.assert_problem(405, "method_not_allowed");
     assert_eq!(fed.app("a").db.count("SELECT count(*) AS n FROM users").await, 0, "nothing was written");
     assert_eq!(fed.app("a").db.count("SELECT count(*) AS n FROM login_claims").await, 0);
     assert_eq!(fed.app("a").db.count("SELECT count(*) AS n FROM outbox").await, 0);
