@@ -15,7 +15,7 @@ use passcom_shared::client::PeerError;
 use passcom_shared::internal::{LoginClaim, ReplicatedAccount};
 use uuid::Uuid;
 
-use crate::auth::{password, tokens};
+use crate::auth::tokens;
 use crate::error::{ApiError, ApiResult};
 use crate::outbox::{self, Message};
 use crate::schema::{login_claims, users};
@@ -72,7 +72,7 @@ pub async fn register(state: &AppState, request_id: &str, login: Login, password
             return Err(login_taken(&login));
         }
     }
-    let password_hash = password::hash(password.0).await?;
+    let password_hash = state.passwords.hash(password.0).await?;
 
     let mut outcomes = Vec::new();
     for airline in state.all_airlines() {
@@ -258,7 +258,7 @@ pub async fn login(state: &AppState, credentials: Credentials) -> ApiResult<Sess
         None => None,
     };
     let stored_hash = found.as_ref().map(|(_, _, hash)| hash.clone());
-    let valid = credentials.password.len() <= 1024 && password::verify(credentials.password, stored_hash).await?;
+    let valid = credentials.password.len() <= 1024 && state.passwords.verify(credentials.password, stored_hash).await?;
     let (user_id, login, _) = match found {
         Some(found) if valid => found,
         _ => {

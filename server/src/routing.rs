@@ -3,7 +3,7 @@
 //! (nobody wants a two-day layover, and without a bound the paths explode). Sold-out segments
 //! are left out: a route that cannot be bought is no answer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::Duration;
 use passcom_shared::api::{Money, Route, Segment};
@@ -21,18 +21,33 @@ pub fn find_routes(segments: &[Segment], origin: &str, destination: &str, max_le
     if origin == destination {
         return Vec::new();
     }
-    let mut departures: HashMap<String, Vec<&Segment>> = HashMap::new();
-    for segment in segments.iter().filter(|s| s.seats_available > 0) {
-        departures.entry(city_key(&segment.origin)).or_default().push(segment);
+    // Cities become small integers once, so the search itself compares numbers, not strings.
+    let mut cities: HashMap<String, usize> = HashMap::new();
+    let mut city_id = |name: &str| {
+        let next = cities.len();
+        *cities.entry(city_key(name)).or_insert(next)
+    };
+    let legs: Vec<Leg<'_>> = segments
+        .iter()
+        .filter(|s| s.seats_available > 0)
+        .map(|segment| Leg { from: city_id(&segment.origin), to: city_id(&segment.destination), segment })
+        .collect();
+    let (Some(&from), Some(&to)) = (cities.get(&origin), cities.get(&destination)) else {
+        return Vec::new();
+    };
+    let mut departures: Vec<Vec<&Leg<'_>>> = vec![Vec::new(); cities.len()];
+    for leg in &legs {
+        departures[leg.from].push(leg);
     }
-    for list in departures.values_mut() {
-        list.sort_by_key(|s| s.departs_at);
+    for list in &mut departures {
+        list.sort_by_key(|l| l.segment.departs_at);
     }
-    let search = Search { departures: &departures, destination: &destination, max_legs };
+    let search = Search { departures: &departures, destination: to, max_legs };
     let mut routes = Vec::new();
     let mut path = Vec::new();
-    let mut visited = HashSet::from([origin.clone()]);
-    for first in departures.get(&origin).into_iter().flatten() {
+    let mut visited = vec![false; cities.len()];
+    visited[from] = true;
+    for first in &departures[from] {
         search.extend(first, &mut path, &mut visited, &mut routes);
     }
     routes.sort_by(|a, b| a.arrives_at.cmp(&b.arrives_at).then(a.total_price.cents.cmp(&b.total_price.cents)));
@@ -40,40 +55,40 @@ pub fn find_routes(segments: &[Segment], origin: &str, destination: &str, max_le
     routes
 }
 
+struct Leg<'a> {
+    from: usize,
+    to: usize,
+    segment: &'a Segment,
+}
+
 struct Search<'a> {
-    departures: &'a HashMap<String, Vec<&'a Segment>>,
-    destination: &'a str,
+    departures: &'a [Vec<&'a Leg<'a>>],
+    destination: usize,
     max_legs: usize,
 }
 
 impl<'a> Search<'a> {
-    fn extend(
-        &self,
-        leg: &'a Segment,
-        path: &mut Vec<&'a Segment>,
-        visited: &mut HashSet<String>,
-        routes: &mut Vec<Route>,
-    ) {
-        let reached = city_key(&leg.destination);
-        if visited.contains(&reached) {
+    fn extend(&self, leg: &'a Leg<'a>, path: &mut Vec<&'a Segment>, visited: &mut [bool], routes: &mut Vec<Route>) {
+        if visited[leg.to] {
             return;
         }
-        path.push(leg);
-        if reached == self.destination {
+        path.push(leg.segment);
+        if leg.to == self.destination {
             routes.push(route_of(path));
         } else if path.len() < self.max_legs {
-            visited.insert(reached.clone());
-            let earliest = leg.arrives_at + MIN_CONNECTION;
-            let latest = leg.arrives_at + MAX_CONNECTION;
-            for next in self.departures.get(&reached).into_iter().flatten() {
-                if next.departs_at > latest {
+            visited[leg.to] = true;
+            let earliest = leg.segment.arrives_at + MIN_CONNECTION;
+            let latest = leg.segment.arrives_at + MAX_CONNECTION;
+            let next = &self.departures[leg.to];
+            // Departures are sorted: skip straight to the first one that makes the connection.
+            let start = next.partition_point(|n| n.segment.departs_at < earliest);
+            for candidate in &next[start..] {
+                if candidate.segment.departs_at > latest {
                     break;
                 }
-                if next.departs_at >= earliest {
-                    self.extend(next, path, visited, routes);
-                }
+                self.extend(candidate, path, visited, routes);
             }
-            visited.remove(&reached);
+            visited[leg.to] = false;
         }
         path.pop();
     }

@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 
+use crate::auth::password::Passwords;
 use crate::auth::{KeyRing, SigningKey};
 use crate::cache::TtlCache;
 use crate::config::Settings;
@@ -34,6 +35,7 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     pub federation: Federation,
     pub metrics: Arc<Metrics>,
+    pub passwords: Passwords,
     /// This airline's whole upcoming catalog, reused for `catalog_ttl`.
     pub catalog: TtlCache<Vec<Segment>>,
     /// Pinged after a local write that queued outbox rows, so replication starts at once.
@@ -88,6 +90,7 @@ impl Application {
             federation,
             metrics,
             catalog,
+            passwords: Passwords::new(std::thread::available_parallelism().map_or(2, usize::from)),
             outbox_wake: Notify::new(),
         });
 

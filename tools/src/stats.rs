@@ -90,6 +90,13 @@ impl Tally {
         self.counts.values().sum()
     }
 
+    /// Adds every count of `other`.
+    pub fn merge(&mut self, other: &Tally) {
+        for (outcome, n) in &other.counts {
+            *self.counts.entry(outcome.clone()).or_default() += n;
+        }
+    }
+
     pub fn successes(&self) -> usize {
         self.counts.get(&Outcome::Success).copied().unwrap_or(0)
     }
