@@ -80,6 +80,12 @@ ensure_postgres() {
   if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     return 0
   fi
+  # Another checkout's cluster may already serve this port (trust auth, same layout): use it
+  # rather than fail to bind.
+  if "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres; then
+    say "PostgreSQL: already answering on 127.0.0.1:$PG_PORT; using it"
+    return 0
+  fi
   say "PostgreSQL: starting on 127.0.0.1:$PG_PORT"
   touch "$LOGS/postgres.log"
   [ "$(id -u)" -eq 0 ] && chown postgres "$LOGS/postgres.log"
@@ -112,6 +118,10 @@ ensure_redis() {
     return 0
   fi
   redis_running && return 0
+  if [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; then
+    say "Redis: already answering on 127.0.0.1:$REDIS_PORT; using it"
+    return 0
+  fi
   mkdir -p "$STATE/redis" "$LOGS"
   say "Redis: starting on 127.0.0.1:$REDIS_PORT"
   # Seat locks live 30 s; nothing in Redis needs to survive a restart.

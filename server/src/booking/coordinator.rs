@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use chrono::{SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures::future::join_all;
 use passcom_shared::api::{BookingRequest, LegRequest, Money, Pass, PassLeg, PassStatus, Segment};
 use passcom_shared::client::{FinishAction, PeerError};
@@ -93,7 +93,7 @@ pub async fn book(
         };
         match state.pool.get().await {
             Ok(mut conn) => {
-                if let Err(e) = idempotency::finish(&mut conn, user_id, key, status, &body).await {
+                if let Err(e) = idempotency::finish(&mut conn, user_id, key, booking_id, status, &body).await {
                     tracing::warn!(error = %e, "could not store the idempotent response");
                 }
             }
@@ -206,13 +206,10 @@ async fn run_protocol(
     legs: &[PlannedLeg],
     key: Option<&IdempotencyKey>,
 ) -> ApiResult<Pass> {
-    log_intent(state, user_id, booking_id, legs, key).await?;
-
+    // Locks first: a buyer who loses the race leaves no trace in any database.
     let lock_keys: Vec<String> =
         legs.iter().map(|l| state.locks.key(l.airline(), &l.segment.segment_id, &l.seat)).collect();
     if let Err(e) = state.locks.acquire_all(&lock_keys, booking_id).await {
-        // Nothing is held anywhere yet: the abort is final at once.
-        mark(state, booking_id, "aborted", true).await?;
         return Err(match e {
             LockError::Conflict { index } => ApiError::conflict(
                 "seat_locked",
@@ -230,79 +227,20 @@ async fn run_protocol(
             }
         });
     }
-
-    let result = prepare_and_decide(state, user_id, request_id, booking_id, legs).await;
+    let pass = new_pass(state, booking_id, legs);
+    let result = if legs.iter().all(|l| *l.airline() == state.settings.airline) {
+        sell_locally(state, user_id, &pass, legs, key).await
+    } else {
+        two_phase(state, user_id, request_id, &pass, legs, key).await
+    };
     if let Err(e) = state.locks.release_all(&lock_keys, booking_id).await {
         tracing::warn!(error = %e, "could not release seat locks; they expire by themselves");
     }
-    result
+    result.map(|()| pass)
 }
 
-async fn log_intent(
-    state: &AppState,
-    user_id: Uuid,
-    booking_id: Uuid,
-    legs: &[PlannedLeg],
-    key: Option<&IdempotencyKey>,
-) -> ApiResult<()> {
-    let legs_json = serde_json::to_value(legs).map_err(ApiError::internal)?;
-    let mut conn = state.pool.get().await?;
-    conn.transaction::<_, ApiError, _>(|conn| {
-        async move {
-            if let Some(key) = key {
-                idempotency::insert(conn, user_id, key, booking_id).await?;
-            }
-            diesel::insert_into(bookings::table)
-                .values((
-                    bookings::booking_id.eq(booking_id),
-                    bookings::user_id.eq(user_id),
-                    bookings::state.eq("preparing"),
-                    bookings::legs.eq(&legs_json),
-                ))
-                .execute(conn)
-                .await?;
-            Ok(())
-        }
-        .scope_boxed()
-    })
-    .await
-}
-
-/// The booking's legs grouped by owner, each with its position in the itinerary.
-fn by_owner(legs: &[PlannedLeg]) -> BTreeMap<AirlineCode, Vec<(usize, HoldLeg)>> {
-    let mut groups: BTreeMap<AirlineCode, Vec<(usize, HoldLeg)>> = BTreeMap::new();
-    for (i, leg) in legs.iter().enumerate() {
-        groups
-            .entry(leg.airline().clone())
-            .or_default()
-            .push((i, HoldLeg { segment_id: leg.segment.segment_id.clone(), seat: leg.seat.clone() }));
-    }
-    groups
-}
-
-async fn prepare_and_decide(
-    state: &AppState,
-    user_id: Uuid,
-    request_id: &str,
-    booking_id: Uuid,
-    legs: &[PlannedLeg],
-) -> ApiResult<Pass> {
-    let groups = by_owner(legs);
-    let holds =
-        join_all(groups.iter().map(|(airline, group)| hold_at(state, request_id, booking_id, airline, group))).await;
-    let refusal = holds.into_iter().filter_map(Result::err).min_by_key(|e| e.problem().leg.unwrap_or(usize::MAX));
-    pause(state.settings.faults.pause_after_prepare).await;
-    let owners: Vec<AirlineCode> = groups.keys().cloned().collect();
-
-    if let Some(refusal) = refusal {
-        mark(state, booking_id, "aborted", false).await?;
-        if finish_everywhere(state, request_id, booking_id, &owners, FinishAction::Abort).await {
-            mark(state, booking_id, "aborted", true).await?;
-        }
-        return Err(refusal);
-    }
-
-    let pass = Pass {
+fn new_pass(state: &AppState, booking_id: Uuid, legs: &[PlannedLeg]) -> Pass {
+    Pass {
         pass_id: booking_id,
         status: PassStatus::Confirmed,
         // The database keeps microseconds; so does the answer, so that every copy is equal.
@@ -323,8 +261,114 @@ async fn prepare_and_decide(
                 price: l.segment.price.clone(),
             })
             .collect(),
-    };
-    if !commit_decision(state, user_id, &pass).await? {
+    }
+}
+
+/// Every leg is ours: one local transaction sells the seats and records the booking, the pass
+/// and its replication (the one-phase commit of a single participant). A refusal rolls it all
+/// back, so there is nothing to recover.
+async fn sell_locally(
+    state: &AppState,
+    user_id: Uuid,
+    pass: &Pass,
+    legs: &[PlannedLeg],
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<()> {
+    let own = &state.settings.airline;
+    let seats: Vec<HoldLeg> = by_owner(legs).remove(own).unwrap_or_default().into_iter().map(|(_, l)| l).collect();
+    let legs_json = serde_json::to_value(legs).map_err(ApiError::internal)?;
+    let mut conn = state.pool.get().await?;
+    conn.transaction::<_, ApiError, _>(|conn| {
+        async move {
+            if let Some(key) = key {
+                idempotency::insert(conn, user_id, key, pass.pass_id).await?;
+            }
+            participant::take(conn, pass.pass_id, own, &seats, None).await.map_err(|e| hold_refusal(e, own, |i| i))?;
+            insert_booking(conn, user_id, pass.pass_id, "committed", true, &legs_json).await?;
+            record_pass(state, conn, user_id, pass).await
+        }
+        .scope_boxed()
+    })
+    .await?;
+    state.outbox_wake.notify_one();
+    Ok(())
+}
+
+async fn insert_booking(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    booking_id: Uuid,
+    state: &str,
+    finished: bool,
+    legs: &serde_json::Value,
+) -> QueryResult<()> {
+    diesel::insert_into(bookings::table)
+        .values((
+            bookings::booking_id.eq(booking_id),
+            bookings::user_id.eq(user_id),
+            bookings::state.eq(state),
+            bookings::finished.eq(finished),
+            bookings::legs.eq(legs),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The pass, here and (through the outbox) at every peer.
+async fn record_pass(state: &AppState, conn: &mut AsyncPgConnection, user_id: Uuid, pass: &Pass) -> ApiResult<()> {
+    let peers: Vec<AirlineCode> = state.federation.peers().iter().map(|p| p.airline.clone()).collect();
+    let replicated = ReplicatedPass { user_id, pass: pass.clone() };
+    passes::upsert(conn, &replicated).await?;
+    outbox::enqueue(conn, &peers, &Message::Pass(replicated)).await?;
+    Ok(())
+}
+
+/// The booking's legs grouped by owner, each with its position in the itinerary.
+fn by_owner(legs: &[PlannedLeg]) -> BTreeMap<AirlineCode, Vec<(usize, HoldLeg)>> {
+    let mut groups: BTreeMap<AirlineCode, Vec<(usize, HoldLeg)>> = BTreeMap::new();
+    for (i, leg) in legs.iter().enumerate() {
+        groups
+            .entry(leg.airline().clone())
+            .or_default()
+            .push((i, HoldLeg { segment_id: leg.segment.segment_id.clone(), seat: leg.seat.clone() }));
+    }
+    groups
+}
+
+/// Legs at other airlines: two-phase commit. Our own legs ride along in our own transactions:
+/// they are held with the intent and sold with the decision.
+async fn two_phase(
+    state: &AppState,
+    user_id: Uuid,
+    request_id: &str,
+    pass: &Pass,
+    legs: &[PlannedLeg],
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<()> {
+    let own = &state.settings.airline;
+    let booking_id = pass.pass_id;
+    let mut groups = by_owner(legs);
+    let local = groups.remove(own);
+    log_intent(state, user_id, booking_id, legs, local.as_deref(), key).await?;
+
+    let holds =
+        join_all(groups.iter().map(|(airline, group)| hold_at(state, request_id, booking_id, airline, group))).await;
+    let refusal = holds.into_iter().filter_map(Result::err).min_by_key(|e| e.problem().leg.unwrap_or(usize::MAX));
+    pause(state.settings.faults.pause_after_prepare).await;
+    let mut owners: Vec<AirlineCode> = groups.keys().cloned().collect();
+    if local.is_some() {
+        owners.push(own.clone());
+    }
+
+    if let Some(refusal) = refusal {
+        mark(state, booking_id, "aborted", false).await?;
+        if finish_everywhere(state, request_id, booking_id, &owners, FinishAction::Abort).await {
+            mark(state, booking_id, "aborted", true).await?;
+        }
+        return Err(refusal);
+    }
+    if !commit_decision(state, user_id, pass, local.is_some()).await? {
         // Recovery aborted this booking while it was preparing (we were too slow).
         finish_everywhere(state, request_id, booking_id, &owners, FinishAction::Abort).await;
         return Err(ApiError::new(
@@ -335,10 +379,43 @@ async fn prepare_and_decide(
     }
     state.outbox_wake.notify_one();
     pause(state.settings.faults.pause_after_decision).await;
-    if finish_everywhere(state, request_id, booking_id, &owners, FinishAction::Commit).await {
+    let remote: Vec<AirlineCode> = groups.into_keys().collect();
+    if finish_everywhere(state, request_id, booking_id, &remote, FinishAction::Commit).await {
         mark(state, booking_id, "committed", true).await?;
     }
-    Ok(pass)
+    Ok(())
+}
+
+/// The intent, durable before any owner hears of the booking, with our own legs' holds.
+async fn log_intent(
+    state: &AppState,
+    user_id: Uuid,
+    booking_id: Uuid,
+    legs: &[PlannedLeg],
+    local: Option<&[(usize, HoldLeg)]>,
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<()> {
+    let own = &state.settings.airline;
+    let legs_json = serde_json::to_value(legs).map_err(ApiError::internal)?;
+    let held_until = participant::hold_deadline(state.settings.hold_ttl);
+    let mut conn = state.pool.get().await?;
+    conn.transaction::<_, ApiError, _>(|conn| {
+        async move {
+            if let Some(key) = key {
+                idempotency::insert(conn, user_id, key, booking_id).await?;
+            }
+            insert_booking(conn, user_id, booking_id, "preparing", false, &legs_json).await?;
+            if let Some(group) = local {
+                let seats: Vec<HoldLeg> = group.iter().map(|(_, l)| l.clone()).collect();
+                participant::take(conn, booking_id, own, &seats, Some(held_until))
+                    .await
+                    .map_err(|e| hold_refusal(e, own, |i| group.get(i).map_or(group[0].0, |(leg, _)| *leg)))?;
+            }
+            Ok(())
+        }
+        .scope_boxed()
+    })
+    .await
 }
 
 async fn pause(duration: std::time::Duration) {
@@ -404,24 +481,25 @@ pub fn hold_refusal(e: HoldError, airline: &AirlineCode, leg_of: impl Fn(usize) 
     }
 }
 
-/// The commit point: `preparing` → `committed`, the pass and its replication, atomically.
-/// False when the booking is no longer `preparing` (recovery aborted it).
-async fn commit_decision(state: &AppState, user_id: Uuid, pass: &Pass) -> ApiResult<bool> {
-    let peers: Vec<AirlineCode> = state.federation.peers().iter().map(|p| p.airline.clone()).collect();
-    let replicated = ReplicatedPass { user_id, pass: pass.clone() };
+/// The commit point: `preparing` → `committed`, the pass and its replication, and the sale of
+/// our own held seats, atomically. False when the booking is no longer `preparing` (recovery
+/// aborted it).
+async fn commit_decision(state: &AppState, user_id: Uuid, pass: &Pass, sells_here: bool) -> ApiResult<bool> {
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, ApiError, _>(|conn| {
         async move {
-            let updated =
-                diesel::update(bookings::table.find(replicated.pass.pass_id).filter(bookings::state.eq("preparing")))
-                    .set((bookings::state.eq("committed"), bookings::updated_at.eq(Utc::now())))
-                    .execute(conn)
-                    .await?;
+            let booking = bookings::table.find(pass.pass_id).filter(bookings::state.eq("preparing"));
+            let updated = diesel::update(booking)
+                .set((bookings::state.eq("committed"), bookings::updated_at.eq(Utc::now())))
+                .execute(conn)
+                .await?;
             if updated == 0 {
                 return Ok(false);
             }
-            passes::upsert(conn, &replicated).await?;
-            outbox::enqueue(conn, &peers, &Message::Pass(replicated.clone())).await?;
+            if sells_here {
+                participant::commit(conn, pass.pass_id).await?;
+            }
+            record_pass(state, conn, user_id, pass).await?;
             Ok(true)
         }
         .scope_boxed()

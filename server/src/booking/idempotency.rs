@@ -108,26 +108,40 @@ pub fn in_progress() -> ApiError {
     )
 }
 
-/// Stores the final answer; a retryable failure (5xx) frees the key instead, so that a retry
-/// runs again rather than replaying an outage.
+/// Stores the final answer, also when the key's row was rolled back with a refused booking.
+/// A passing failure (a 5xx, a seat locked for a moment) frees this booking's claim on the key
+/// instead, so that a retry runs again rather than replaying an outage.
 pub async fn finish(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
     key: &IdempotencyKey,
+    booking_id: Uuid,
     status: u16,
     body: &serde_json::Value,
 ) -> QueryResult<()> {
-    let row = idempotency_keys::table.find((user_id, &key.key));
-    if status >= 500 {
-        diesel::delete(row).execute(conn).await?;
-    } else {
-        diesel::update(row)
-            .set((
-                idempotency_keys::response_status.eq(i16::try_from(status).unwrap_or(500)),
-                idempotency_keys::response_body.eq(body),
-            ))
-            .execute(conn)
-            .await?;
+    let transient = status >= 500 || body["code"] == "seat_locked";
+    if transient {
+        let ours = idempotency_keys::table
+            .find((user_id, &key.key))
+            .filter(idempotency_keys::booking_id.eq(booking_id))
+            .filter(idempotency_keys::response_status.is_null());
+        diesel::delete(ours).execute(conn).await?;
+        return Ok(());
     }
+    let status = i16::try_from(status).unwrap_or(500);
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::user_id.eq(user_id),
+            idempotency_keys::key.eq(&key.key),
+            idempotency_keys::request_hash.eq(&key.request_hash),
+            idempotency_keys::booking_id.eq(booking_id),
+            idempotency_keys::response_status.eq(status),
+            idempotency_keys::response_body.eq(body),
+        ))
+        .on_conflict((idempotency_keys::user_id, idempotency_keys::key))
+        .do_update()
+        .set((idempotency_keys::response_status.eq(status), idempotency_keys::response_body.eq(body)))
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Text, Timestamptz};
+use diesel::sql_types::{Array, Nullable, Text, Timestamptz};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use passcom_shared::internal::HoldLeg;
@@ -34,9 +34,11 @@ struct HeldSeat {
     seat: String,
 }
 
-const HOLD: &str = "
+/// `held_until` NULL sells outright (a booking whose only owner is its coordinator).
+const TAKE: &str = "
     UPDATE seats AS s
-       SET status = 'held', booking_id = $1, held_until = $2, coordinator = $3
+       SET status = CASE WHEN $2::timestamptz IS NULL THEN 'sold' ELSE 'held' END,
+           booking_id = $1, held_until = $2, coordinator = $3
       FROM unnest($4::text[], $5::text[]) AS l(segment_id, seat)
      WHERE s.segment_id = l.segment_id AND s.seat = l.seat
        AND (s.status = 'available' OR (s.status = 'held' AND s.booking_id = $1))
@@ -50,46 +52,61 @@ pub async fn hold(
     legs: &[HoldLeg],
     ttl: Duration,
 ) -> Result<DateTime<Utc>, HoldError> {
-    let held_until = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10));
-    let segment_ids: Vec<&str> = legs.iter().map(|l| l.segment_id.as_str()).collect();
-    let seat_codes: Vec<&str> = legs.iter().map(|l| l.seat.as_str()).collect();
+    let held_until = hold_deadline(ttl);
     conn.transaction::<_, HoldError, _>(|conn| {
-        async move {
-            let held: Vec<HeldSeat> = diesel::sql_query(HOLD)
-                .bind::<diesel::sql_types::Uuid, _>(booking_id)
-                .bind::<Timestamptz, _>(held_until)
-                .bind::<Text, _>(coordinator.as_str())
-                .bind::<Array<Text>, _>(&segment_ids)
-                .bind::<Array<Text>, _>(&seat_codes)
-                .load(conn)
-                .await?;
-            if held.len() == legs.len() {
-                return Ok(held_until);
-            }
-            // Find the first leg that was not held, and say why; the rollback undoes the rest.
-            for (index, leg) in legs.iter().enumerate() {
-                if held.iter().any(|h| h.segment_id == leg.segment_id.as_str() && h.seat == leg.seat.as_str()) {
-                    continue;
-                }
-                let exists: bool = diesel::select(diesel::dsl::exists(
-                    seats::table
-                        .filter(seats::segment_id.eq(leg.segment_id.as_str()))
-                        .filter(seats::seat.eq(leg.seat.as_str())),
-                ))
-                .get_result(conn)
-                .await?;
-                let (segment, seat) = (leg.segment_id.to_string(), leg.seat.to_string());
-                return Err(if exists {
-                    HoldError::Taken { index, segment, seat }
-                } else {
-                    HoldError::NoSuchSeat { index, segment, seat }
-                });
-            }
-            Err(HoldError::Db(diesel::result::Error::RollbackTransaction))
-        }
-        .scope_boxed()
+        async move { take(conn, booking_id, coordinator, legs, Some(held_until)).await.map(|()| held_until) }
+            .scope_boxed()
     })
     .await
+}
+
+pub fn hold_deadline(ttl: Duration) -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10))
+}
+
+/// Holds (until `held_until`) or, with `None`, sells every listed seat. It must run inside the
+/// caller's transaction: on a refusal some seats may already be taken, and only the rollback
+/// gives them back.
+pub async fn take(
+    conn: &mut AsyncPgConnection,
+    booking_id: Uuid,
+    coordinator: &AirlineCode,
+    legs: &[HoldLeg],
+    held_until: Option<DateTime<Utc>>,
+) -> Result<(), HoldError> {
+    let segment_ids: Vec<&str> = legs.iter().map(|l| l.segment_id.as_str()).collect();
+    let seat_codes: Vec<&str> = legs.iter().map(|l| l.seat.as_str()).collect();
+    let taken: Vec<HeldSeat> = diesel::sql_query(TAKE)
+        .bind::<diesel::sql_types::Uuid, _>(booking_id)
+        .bind::<Nullable<Timestamptz>, _>(held_until)
+        .bind::<Text, _>(coordinator.as_str())
+        .bind::<Array<Text>, _>(&segment_ids)
+        .bind::<Array<Text>, _>(&seat_codes)
+        .load(conn)
+        .await?;
+    if taken.len() == legs.len() {
+        return Ok(());
+    }
+    // Find the first leg that was not taken, and say why.
+    for (index, leg) in legs.iter().enumerate() {
+        if taken.iter().any(|h| h.segment_id == leg.segment_id.as_str() && h.seat == leg.seat.as_str()) {
+            continue;
+        }
+        let exists: bool = diesel::select(diesel::dsl::exists(
+            seats::table
+                .filter(seats::segment_id.eq(leg.segment_id.as_str()))
+                .filter(seats::seat.eq(leg.seat.as_str())),
+        ))
+        .get_result(conn)
+        .await?;
+        let (segment, seat) = (leg.segment_id.to_string(), leg.seat.to_string());
+        return Err(if exists {
+            HoldError::Taken { index, segment, seat }
+        } else {
+            HoldError::NoSuchSeat { index, segment, seat }
+        });
+    }
+    Err(HoldError::Db(diesel::result::Error::RollbackTransaction))
 }
 
 /// Turns the booking's holds into sales. Returns the seats changed (0 on a repeat).

@@ -361,3 +361,31 @@ async fn a_random_workload_with_a_crash_keeps_every_invariant() {
     assert!(!acknowledged.is_empty(), "some bookings succeeded");
     assert!(violations.is_empty(), "invariant violations:\n{}", violations.join("\n"));
 }
+
+#[tokio::test]
+async fn passes_are_readable_everywhere_while_the_seller_is_down() {
+    let mut fed = ProcessFederation::start(Options::demo()).await;
+    let client = Client::default();
+    let a = fed.url("a");
+    let token = client.passenger(&a).await;
+    let legs = itinerary(&client, &a, "Porto%20Alegre", "Sao%20Paulo", 2).await;
+    let booked = book_at(&client, &a, &token, &legs, "11A").await.unwrap();
+    assert_eq!(booked.status, 201, "{}", booked.body);
+    let pass_id = booked.body["pass_id"].as_str().unwrap().to_owned();
+    for code in ["b", "c"] {
+        let url = fed.url(code);
+        let there = eventually(Duration::from_secs(10), || async {
+            client.get(&format!("{url}/api/v1/passes/{pass_id}"), Some(&token)).await.status == 200
+        })
+        .await;
+        assert!(there, "replicated to {code}");
+    }
+    fed.server("a").kill();
+    for code in ["b", "c"] {
+        let url = fed.url(code);
+        let one = client.get(&format!("{url}/api/v1/passes/{pass_id}"), Some(&token)).await;
+        assert_eq!(one.body, booked.body, "{code} serves the pass while its seller a is down");
+        let all = client.get(&format!("{url}/api/v1/passes"), Some(&token)).await;
+        assert_eq!(all.body["passes"], json!([booked.body.clone()]));
+    }
+}
