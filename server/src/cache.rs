@@ -3,6 +3,7 @@
 //! the seat at its owner. Refreshes are single-flight: under load, one caller refreshes while
 //! the others wait for its answer instead of each hitting the database or the peer.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +39,43 @@ impl<T> TtlCache<T> {
     }
 }
 
+/// Many small values, each good for `ttl`, at most `capacity` of them: finished search answers,
+/// keyed by their normalized query.
+pub struct TtlMap<V> {
+    ttl: Duration,
+    capacity: usize,
+    entries: std::sync::Mutex<HashMap<String, (Instant, V)>>,
+}
+
+impl<V: Clone> TtlMap<V> {
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        Self { ttl, capacity, entries: std::sync::Mutex::new(HashMap::new()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, V)>> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn get(&self, key: &str) -> Option<V> {
+        self.lock().get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v.clone())
+    }
+
+    pub fn insert(&self, key: String, value: V) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.lock();
+        if entries.len() >= self.capacity {
+            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            if entries.len() >= self.capacity {
+                // Only a flood of distinct queries gets here; starting over is cheap.
+                entries.clear();
+            }
+        }
+        entries.insert(key, (Instant::now(), value));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +90,16 @@ mod tests {
         assert!(cache.get_or_refresh(|| async { Err::<i32, _>("down") }).await.is_err());
         let fresh: Result<_, ()> = cache.get_or_refresh(|| async { Ok(3) }).await;
         assert_eq!(*fresh.unwrap(), 3);
+    }
+
+    #[test]
+    fn a_map_forgets_stale_entries_and_stays_bounded() {
+        let map = TtlMap::new(Duration::from_millis(30), 2);
+        map.insert("a".into(), 1);
+        map.insert("b".into(), 2);
+        map.insert("c".into(), 3);
+        assert_eq!((map.get("a"), map.get("c")), (None, Some(3)), "full: started over");
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(map.get("c"), None, "stale");
     }
 }

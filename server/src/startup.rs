@@ -18,7 +18,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::auth::password::Passwords;
 use crate::auth::{KeyRing, SigningKey};
-use crate::cache::TtlCache;
+use crate::cache::{TtlCache, TtlMap};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::federation::Federation;
@@ -36,6 +36,8 @@ pub struct AppState {
     pub federation: Federation,
     pub metrics: Arc<Metrics>,
     pub passwords: Passwords,
+    /// Finished search answers (JSON), reused for `catalog_ttl`.
+    pub answers: TtlMap<web::Bytes>,
     /// This airline's whole upcoming catalog, reused for `catalog_ttl`.
     pub catalog: TtlCache<Vec<Segment>>,
     /// Pinged after a local write that queued outbox rows, so replication starts at once.
@@ -53,6 +55,16 @@ impl AppState {
 
     pub fn knows_airline(&self, airline: &AirlineCode) -> bool {
         *airline == self.settings.airline || self.federation.peer(airline).is_some()
+    }
+}
+
+/// Fetches every peer's public key ahead of need and keeps it fresh, so that a peer's
+/// passengers stay logged in here even if that peer dies before we saw one of its tokens.
+async fn prefetch_peer_keys(state: web::Data<AppState>) {
+    loop {
+        let complete = state.keys.prefetch().await;
+        // Peers that are not up yet are tried again soon; once all keys are here, rarely.
+        tokio::time::sleep(std::time::Duration::from_secs(if complete { 120 } else { 2 })).await;
     }
 }
 
@@ -81,7 +93,8 @@ impl Application {
         let federation = Federation::new(&settings, &http, keys.clone(), metrics.clone());
         let locks = SeatLocks::new(&settings.redis_url, &settings.redis_prefix, settings.lock_ttl)?;
         let workers = settings.http_workers;
-        let catalog = TtlCache::new(settings.catalog_ttl);
+        let catalog_ttl = settings.catalog_ttl;
+        let catalog = TtlCache::new(catalog_ttl);
         let state = web::Data::new(AppState {
             settings,
             pool,
@@ -91,6 +104,7 @@ impl Application {
             metrics,
             catalog,
             passwords: Passwords::new(std::thread::available_parallelism().map_or(2, usize::from)),
+            answers: TtlMap::new(catalog_ttl, 1024),
             outbox_wake: Notify::new(),
         });
 
@@ -131,6 +145,7 @@ impl Application {
         let workers: Vec<JoinHandle<()>> = vec![
             tokio::spawn(outbox::run(self.state.clone())),
             tokio::spawn(booking::recovery::run(self.state.clone())),
+            tokio::spawn(prefetch_peer_keys(self.state.clone())),
         ];
         let result = self.server.await;
         for worker in workers {

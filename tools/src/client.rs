@@ -130,16 +130,22 @@ impl ApiClient {
     }
 
     async fn send<T: DeserializeOwned>(req: RequestBuilder, expect: StatusCode) -> CallResult<T> {
+        let body = Self::send_raw(req, expect).await?;
+        serde_json::from_slice(&body).map_err(|e| CallError::Status {
+            status: expect.as_u16(),
+            code: "unreadable_body".to_owned(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// The body of an `expect` answer, undecoded.
+    async fn send_raw(req: RequestBuilder, expect: StatusCode) -> CallResult<bytes::Bytes> {
         let resp = req.send().await.map_err(|e| CallError::Transport(error_chain(&e)))?;
         let status = resp.status();
         // Read the whole body first: a connection dropped mid-body is still "no answer".
         let body = resp.bytes().await.map_err(|e| CallError::Transport(error_chain(&e)))?;
         if status == expect {
-            return serde_json::from_slice(&body).map_err(|e| CallError::Status {
-                status: status.as_u16(),
-                code: "unreadable_body".to_owned(),
-                detail: e.to_string(),
-            });
+            return Ok(body);
         }
         Err(match serde_json::from_slice::<Problem>(&body) {
             Ok(problem) => CallError::Status { status: status.as_u16(), code: problem.code, detail: problem.detail },
@@ -149,6 +155,12 @@ impl ApiClient {
                 detail: String::from_utf8_lossy(&body).chars().take(200).collect(),
             },
         })
+    }
+
+    /// A GET whose 200 body is read but not decoded: a load generator that parsed every search
+    /// answer would spend the cores the servers need. Returns the body's size.
+    pub async fn get_undecoded(&self, path: &str, query: &[(&str, &str)]) -> CallResult<usize> {
+        Self::send_raw(self.request(Method::GET, path, None).query(query), StatusCode::OK).await.map(|b| b.len())
     }
 
     async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(

@@ -186,6 +186,34 @@ impl KeyRing {
         }
     }
 
+    /// Fetches every peer's key that we lack or hold for too long. Failures are not remembered
+    /// (unlike in [`KeyRing::decoding_key`]): the peer may simply not be up yet. True when every
+    /// peer's key is at hand.
+    pub async fn prefetch(&self) -> bool {
+        let mut complete = true;
+        for (airline, url) in &self.peers {
+            let fresh = self
+                .cache
+                .read()
+                .await
+                .get(airline)
+                .is_some_and(|c| c.key.is_some() && c.fetched_at.elapsed() < KEY_MAX_AGE / 2);
+            if fresh {
+                continue;
+            }
+            match self.fetch(airline, url).await {
+                Ok(key) => {
+                    self.cache
+                        .write()
+                        .await
+                        .insert(airline.clone(), CachedKey { key: Some(key), fetched_at: Instant::now() });
+                }
+                Err(_) => complete = false,
+            }
+        }
+        complete
+    }
+
     async fn fetch(&self, airline: &AirlineCode, url: &str) -> anyhow::Result<DecodingKey> {
         let jwks: Jwks =
             self.http.get(format!("{url}/.well-known/jwks.json")).send().await?.error_for_status()?.json().await?;

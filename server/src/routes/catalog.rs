@@ -2,6 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use passcom_shared::api::RouteList;
+use passcom_shared::city::city_key;
 use passcom_shared::internal::SegmentFilter;
 use passcom_shared::{AirlineCode, SegmentId};
 use serde::Deserialize;
@@ -85,7 +86,26 @@ async fn routes(state: web::Data<AppState>, rid: RequestId, query: web::Query<Ro
     if !(1..=MAX_LEGS).contains(&max_legs) {
         return Err(ApiError::bad_request("invalid_query", format!("`max_legs` must be between 1 and {MAX_LEGS}")));
     }
-    let all = catalog::segments(&state, &rid.0, &SegmentFilter::default(), None).await?;
-    let routes = routing::find_routes(&all.segments, &origin, &destination, max_legs);
-    Ok(HttpResponse::Ok().json(RouteList { routes, unavailable_airlines: all.unavailable_airlines }))
+    let key = format!("routes|{}|{}|{max_legs}", city_key(&origin), city_key(&destination));
+    answer_cached(&state, key, || async {
+        let all = catalog::segments(&state, &rid.0, &SegmentFilter::default(), None).await?;
+        let routes = routing::find_routes(&all.segments, &origin, &destination, max_legs);
+        Ok(RouteList { routes, unavailable_airlines: all.unavailable_airlines })
+    })
+    .await
+}
+
+/// Search answers are built from catalogs that are themselves up to `catalog_ttl` old, so the
+/// finished JSON is reused for as long: a popular search costs one computation a second.
+async fn answer_cached<T, Fut>(state: &AppState, key: String, compute: impl FnOnce() -> Fut) -> ApiResult<HttpResponse>
+where
+    T: serde::Serialize,
+    Fut: std::future::Future<Output = ApiResult<T>>,
+{
+    if let Some(body) = state.answers.get(&key) {
+        return Ok(HttpResponse::Ok().content_type("application/json").body(body));
+    }
+    let body = web::Bytes::from(serde_json::to_vec(&compute().await?).map_err(ApiError::internal)?);
+    state.answers.insert(key, body.clone());
+    Ok(HttpResponse::Ok().content_type("application/json").body(body))
 }

@@ -307,12 +307,15 @@ async fn race(servers: &[ApiClient], leg: &LegRequest) -> Result<Row> {
 async fn search(servers: &[ApiClient], clients: usize, duration: Duration, suffix: &str) -> Vec<Row> {
     let segments = drive(clients, duration, usize::MAX, |client, _| {
         let server = servers[client % servers.len()].clone();
-        async move { outcome(&server.segments(None, None, None).await) }
+        async move { outcome(&server.get_undecoded("/api/v1/segments", &[]).await) }
     })
     .await;
     let routes = drive(clients, duration, usize::MAX, |client, _| {
         let server = servers[client % servers.len()].clone();
-        async move { outcome(&server.routes("Porto Alegre", "Recife", 4).await) }
+        async move {
+            let query = [("origin", "Porto Alegre"), ("destination", "Recife")];
+            outcome(&server.get_undecoded("/api/v1/routes", &query).await)
+        }
     })
     .await;
     vec![
