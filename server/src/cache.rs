@@ -40,11 +40,30 @@ impl<T> TtlCache<T> {
 }
 
 /// Many small values, each good for `ttl`, at most `capacity` of them: finished search answers,
-/// keyed by their normalized query.
+/// keyed by their normalized query. A stale value is still served for a while (up to
+/// `STALE_FOR` ttls) while exactly one caller recomputes it, so that expiry never makes every
+/// concurrent caller recompute at once.
 pub struct TtlMap<V> {
     ttl: Duration,
     capacity: usize,
-    entries: std::sync::Mutex<HashMap<String, (Instant, V)>>,
+    entries: std::sync::Mutex<HashMap<String, Entry<V>>>,
+}
+
+struct Entry<V> {
+    at: Instant,
+    value: V,
+    refreshing: bool,
+}
+
+const STALE_FOR: u32 = 5;
+
+/// What a lookup found.
+pub enum Cached<V> {
+    /// Fresh, or stale while someone else recomputes it: serve it.
+    Serve(V),
+    /// Stale, and this caller was chosen to recompute it (and may serve it if that fails).
+    Refresh(V),
+    Missing,
 }
 
 impl<V: Clone> TtlMap<V> {
@@ -52,12 +71,24 @@ impl<V: Clone> TtlMap<V> {
         Self { ttl, capacity, entries: std::sync::Mutex::new(HashMap::new()) }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, V)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry<V>>> {
         self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn get(&self, key: &str) -> Option<V> {
-        self.lock().get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v.clone())
+    pub fn get(&self, key: &str) -> Cached<V> {
+        let mut entries = self.lock();
+        let Some(entry) = entries.get_mut(key) else { return Cached::Missing };
+        let age = entry.at.elapsed();
+        if age < self.ttl {
+            Cached::Serve(entry.value.clone())
+        } else if age >= self.ttl * STALE_FOR {
+            Cached::Missing
+        } else if entry.refreshing {
+            Cached::Serve(entry.value.clone())
+        } else {
+            entry.refreshing = true;
+            Cached::Refresh(entry.value.clone())
+        }
     }
 
     pub fn insert(&self, key: String, value: V) {
@@ -66,13 +97,14 @@ impl<V: Clone> TtlMap<V> {
         }
         let mut entries = self.lock();
         if entries.len() >= self.capacity {
-            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            let ttl = self.ttl;
+            entries.retain(|_, e| e.at.elapsed() < ttl * STALE_FOR);
             if entries.len() >= self.capacity {
                 // Only a flood of distinct queries gets here; starting over is cheap.
                 entries.clear();
             }
         }
-        entries.insert(key, (Instant::now(), value));
+        entries.insert(key, Entry { at: Instant::now(), value, refreshing: false });
     }
 }
 
@@ -92,14 +124,29 @@ mod tests {
         assert_eq!(*fresh.unwrap(), 3);
     }
 
+    fn show(c: Cached<i32>) -> String {
+        match c {
+            Cached::Serve(v) => format!("serve {v}"),
+            Cached::Refresh(v) => format!("refresh {v}"),
+            Cached::Missing => "missing".into(),
+        }
+    }
+
     #[test]
-    fn a_map_forgets_stale_entries_and_stays_bounded() {
+    fn a_stale_answer_is_recomputed_by_one_caller_while_others_get_it() {
         let map = TtlMap::new(Duration::from_millis(30), 2);
         map.insert("a".into(), 1);
-        map.insert("b".into(), 2);
-        map.insert("c".into(), 3);
-        assert_eq!((map.get("a"), map.get("c")), (None, Some(3)), "full: started over");
+        assert_eq!(show(map.get("a")), "serve 1");
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(map.get("c"), None, "stale");
+        assert_eq!(show(map.get("a")), "refresh 1", "the first to see it stale refreshes");
+        assert_eq!(show(map.get("a")), "serve 1", "the others are served meanwhile");
+        map.insert("a".into(), 2);
+        assert_eq!(show(map.get("a")), "serve 2");
+        std::thread::sleep(Duration::from_millis(160));
+        assert_eq!(show(map.get("a")), "missing", "too old to serve at all");
+        map.insert("b".into(), 1);
+        map.insert("c".into(), 1);
+        map.insert("d".into(), 1);
+        assert_eq!((show(map.get("b")), show(map.get("d"))), ("missing".into(), "serve 1".into()), "bounded");
     }
 }

@@ -7,6 +7,7 @@ use passcom_shared::internal::SegmentFilter;
 use passcom_shared::{AirlineCode, SegmentId};
 use serde::Deserialize;
 
+use crate::cache::Cached;
 use crate::error::{ApiError, ApiResult};
 use crate::federation::catalog;
 use crate::routing::{self, DEFAULT_MAX_LEGS, MAX_LEGS};
@@ -96,16 +97,27 @@ async fn routes(state: web::Data<AppState>, rid: RequestId, query: web::Query<Ro
 }
 
 /// Search answers are built from catalogs that are themselves up to `catalog_ttl` old, so the
-/// finished JSON is reused for as long: a popular search costs one computation a second.
+/// finished JSON is reused for as long: a popular search costs one computation a second, made
+/// by one request while the others get the previous answer.
 async fn answer_cached<T, Fut>(state: &AppState, key: String, compute: impl FnOnce() -> Fut) -> ApiResult<HttpResponse>
 where
     T: serde::Serialize,
     Fut: std::future::Future<Output = ApiResult<T>>,
 {
-    if let Some(body) = state.answers.get(&key) {
-        return Ok(HttpResponse::Ok().content_type("application/json").body(body));
-    }
-    let body = web::Bytes::from(serde_json::to_vec(&compute().await?).map_err(ApiError::internal)?);
+    let stale = match state.answers.get(&key) {
+        Cached::Serve(body) => return Ok(json_body(body)),
+        Cached::Refresh(body) => Some(body),
+        Cached::Missing => None,
+    };
+    let body = match compute().await {
+        Ok(answer) => web::Bytes::from(serde_json::to_vec(&answer).map_err(ApiError::internal)?),
+        // The stale answer beats an error while it lasts.
+        Err(e) => return stale.map(json_body).ok_or(e),
+    };
     state.answers.insert(key, body.clone());
-    Ok(HttpResponse::Ok().content_type("application/json").body(body))
+    Ok(json_body(body))
+}
+
+fn json_body(body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(body)
 }

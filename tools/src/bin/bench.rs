@@ -143,6 +143,7 @@ async fn run() -> Result<()> {
         .flat_map(|segment| seats.iter().map(move |seat| (segment.clone(), seat.clone())))
         .collect();
     let b_code = AirlineCode::parse("b")?;
+    let cpu_before = cpu_by_program();
     let single = drive(clients, duration, pool.len(), |client, n| {
         let (segment, seat) = pool[n].clone();
         let (server, token, airline) = (b.clone(), users[client].token.clone(), b_code.clone());
@@ -152,10 +153,11 @@ async fn run() -> Result<()> {
         }
     })
     .await;
+    let cpu = cpu_shares(&cpu_before, &cpu_by_program());
     rows.push(Row::measured(
         "single-leg booking at the owner (b)",
         &single,
-        format!("{} booked", single.tally.successes()),
+        format!("{} booked; {cpu}", single.tally.successes()),
     ));
 
     println!("three-airline itineraries through a: {clients} clients, {seconds} s ...");
@@ -169,6 +171,7 @@ async fn run() -> Result<()> {
         .into_iter()
         .flat_map(|legs| seats.iter().map(move |seat| (legs.clone(), seat.clone())))
         .collect();
+    let cpu_before = cpu_by_program();
     let multi = drive(clients, duration, itineraries.len(), |client, n| {
         let (legs, seat) = itineraries[n].clone();
         let (server, token) = (a.clone(), users[client].token.clone());
@@ -179,10 +182,11 @@ async fn run() -> Result<()> {
         }
     })
     .await;
+    let cpu = cpu_shares(&cpu_before, &cpu_by_program());
     rows.push(Row::measured(
         "three-airline itinerary through a",
         &multi,
-        format!("{} booked", multi.tally.successes()),
+        format!("{} booked; {cpu}", multi.tally.successes()),
     ));
 
     println!("the race: 30 buys of one seat at each server ...");
@@ -305,11 +309,14 @@ async fn race(servers: &[ApiClient], leg: &LegRequest) -> Result<Row> {
 }
 
 async fn search(servers: &[ApiClient], clients: usize, duration: Duration, suffix: &str) -> Vec<Row> {
+    let cpu_before = cpu_by_program();
     let segments = drive(clients, duration, usize::MAX, |client, _| {
         let server = servers[client % servers.len()].clone();
         async move { outcome(&server.get_undecoded("/api/v1/segments", &[]).await) }
     })
     .await;
+    let segments_cpu = cpu_shares(&cpu_before, &cpu_by_program());
+    let cpu_before = cpu_by_program();
     let routes = drive(clients, duration, usize::MAX, |client, _| {
         let server = servers[client % servers.len()].clone();
         async move {
@@ -318,9 +325,10 @@ async fn search(servers: &[ApiClient], clients: usize, duration: Duration, suffi
         }
     })
     .await;
+    let routes_cpu = cpu_shares(&cpu_before, &cpu_by_program());
     vec![
-        Row::measured(&format!("search: GET /api/v1/segments{suffix}"), &segments, String::new()),
-        Row::measured(&format!("search: GET /api/v1/routes Porto Alegre→Recife{suffix}"), &routes, String::new()),
+        Row::measured(&format!("search: GET /api/v1/segments{suffix}"), &segments, segments_cpu),
+        Row::measured(&format!("search: GET /api/v1/routes Porto Alegre→Recife{suffix}"), &routes, routes_cpu),
     ]
 }
 
@@ -378,6 +386,44 @@ fn pgbench(url: &str, clients: usize, seconds: u64) -> Result<Row> {
         errors: failed,
         note: format!("{} transactions", latencies.len()),
     })
+}
+
+/// CPU seconds used so far, per program (`postgres`, `passcom-server`, `redis-server`, `bench`),
+/// from /proc: where the time of a row went, measured rather than guessed.
+fn cpu_by_program() -> HashMap<String, f64> {
+    let mut totals = HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return totals };
+    for entry in entries.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // `pid (comm) state ppid …`: comm may hold spaces, so split at the last parenthesis.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let comm = &stat[open + 1..close];
+        let program = match comm {
+            c if c.starts_with("postgres") => "postgres",
+            c if c.starts_with("passcom-server") => "passcom-server",
+            c if c.starts_with("redis-server") => "redis-server",
+            c if c.starts_with("bench") => "bench",
+            _ => continue,
+        };
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        // utime and stime are the 14th and 15th fields of the whole line, in clock ticks.
+        let ticks: f64 = fields.get(11..13).map_or(0.0, |t| t.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
+        *totals.entry(program.to_owned()).or_insert(0.0) += ticks / 100.0;
+    }
+    totals
+}
+
+/// `postgres 48%, passcom-server 38%, …` of the CPU time used between two snapshots.
+fn cpu_shares(before: &HashMap<String, f64>, after: &HashMap<String, f64>) -> String {
+    let mut used: Vec<(String, f64)> = after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect();
+    let total: f64 = used.iter().map(|(_, v)| v).sum();
+    used.sort_by(|x, y| y.1.total_cmp(&x.1));
+    let parts: Vec<String> = used.iter().map(|(k, v)| format!("{k} {:.0}%", v / total * 100.0)).collect();
+    format!("CPU: {}", parts.join(", "))
 }
 
 /// Peak resident memory of a process, in MB, from /proc.
