@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::auth::tokens;
 use crate::error::{ApiError, ApiResult};
-use crate::outbox::{self, Message};
+use crate::outbox::{self, Replicated};
 use crate::schema::{login_claims, users};
 use crate::startup::AppState;
 
@@ -132,7 +132,7 @@ pub async fn register(state: &AppState, request_id: &str, login: Login, password
     conn.transaction::<_, ApiError, _>(|conn| {
         async move {
             insert_account(conn, &account).await?;
-            outbox::enqueue(conn, &peers, &Message::Account(account.clone())).await?;
+            outbox::enqueue(conn, &peers, &Replicated::Account(account.clone())).await?;
             Ok(())
         }
         .scope_boxed()

@@ -1,41 +1,68 @@
 //! A value that is good for a short while. Catalog reads are by far the most frequent request,
 //! and a seat count that is up to a second old is fine for browsing: the booking itself checks
 //! the seat at its owner. Refreshes are single-flight: under load, one caller refreshes while
-//! the others wait for its answer instead of each hitting the database or the peer.
+//! the others keep getting the previous value, instead of each hitting the database or the peer
+//! (or waiting for the one that does).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Mutex;
-
 pub struct TtlCache<T> {
     ttl: Duration,
-    slot: Mutex<Option<(Instant, Arc<T>)>>,
+    slot: std::sync::Mutex<Option<Slot<T>>>,
+}
+
+struct Slot<T> {
+    at: Instant,
+    value: Arc<T>,
+    refreshing: bool,
 }
 
 impl<T> TtlCache<T> {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, slot: Mutex::new(None) }
+        Self { ttl, slot: std::sync::Mutex::new(None) }
     }
 
-    /// The cached value while it is fresh, else what `refresh` produces (which is kept).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Slot<T>>> {
+        self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cached value while it is fresh; once stale, the first caller refreshes it while the
+    /// others keep getting the stale one (for at most a few ttls); with nothing cached, or after
+    /// a failed refresh, callers run `refresh` themselves.
     pub async fn get_or_refresh<E, Fut>(&self, refresh: impl FnOnce() -> Fut) -> Result<Arc<T>, E>
     where
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut slot = self.slot.lock().await;
-        if let Some((at, value)) = slot.as_ref() {
-            if at.elapsed() < self.ttl {
-                return Ok(value.clone());
+        {
+            let mut slot = self.lock();
+            if let Some(current) = slot.as_mut() {
+                let age = current.at.elapsed();
+                if age < self.ttl || (current.refreshing && age < self.ttl * STALE_FOR) {
+                    return Ok(current.value.clone());
+                }
+                current.refreshing = true;
             }
         }
-        let value = Arc::new(refresh().await?);
-        if !self.ttl.is_zero() {
-            *slot = Some((Instant::now(), value.clone()));
+        let result = refresh().await;
+        let mut slot = self.lock();
+        match result {
+            Ok(value) => {
+                let value = Arc::new(value);
+                if !self.ttl.is_zero() {
+                    *slot = Some(Slot { at: Instant::now(), value: value.clone(), refreshing: false });
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                if let Some(current) = slot.as_mut() {
+                    current.refreshing = false;
+                }
+                Err(e)
+            }
         }
-        Ok(value)
     }
 }
 

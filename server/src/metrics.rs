@@ -28,8 +28,10 @@ impl Metrics {
             IntCounterVec::new(Opts::new("bookings_total", "Bookings coordinated here, by outcome"), &["outcome"])?;
         let peer_calls =
             IntCounterVec::new(Opts::new("peer_calls_total", "Calls to peers by outcome"), &["peer", "op", "outcome"])?;
-        let outbox =
-            IntCounterVec::new(Opts::new("outbox_deliveries_total", "Outbox deliveries"), &["peer", "outcome"])?;
+        let outbox = IntCounterVec::new(
+            Opts::new("outbox_messages_total", "Replicated writes sent to peers, by outcome"),
+            &["peer", "outcome"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_seconds.clone()))?;
         registry.register(Box::new(bookings.clone()))?;
@@ -52,8 +54,8 @@ impl Metrics {
         self.peer_calls.with_label_values(&[peer, op, outcome]).inc();
     }
 
-    pub fn outbox_delivery(&self, peer: &str, outcome: &str) {
-        self.outbox.with_label_values(&[peer, outcome]).inc();
+    pub fn outbox_delivery(&self, peer: &str, outcome: &str, messages: usize) {
+        self.outbox.with_label_values(&[peer, outcome]).inc_by(messages as u64);
     }
 
     pub fn render(&self) -> String {

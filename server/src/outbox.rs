@@ -1,8 +1,9 @@
 //! The outbox: writes other airlines must see are stored here in the same transaction as the
 //! local change, one row per receiving peer, and a worker delivers them until acknowledged.
 //! Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several replicas of one airline can run
-//! the worker side by side; every receiving endpoint is an idempotent upsert, so a delivery
-//! repeated after a crash does no harm.
+//! the worker side by side. Each round sends a peer everything due for it in one call, applied
+//! there in one transaction; every write is an idempotent upsert, so a delivery repeated after
+//! a crash does no harm.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,49 +13,38 @@ use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures::future::join_all;
-use passcom_shared::client::{FinishAction, PeerError};
-use passcom_shared::internal::{ReplicatedAccount, ReplicatedPass};
+pub use passcom_shared::internal::Replicated;
+use passcom_shared::internal::ReplicationBatch;
 use passcom_shared::AirlineCode;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::accounts;
+use crate::booking::participant;
+use crate::passes;
 use crate::schema::outbox;
 use crate::startup::AppState;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
-pub enum Message {
-    Account(ReplicatedAccount),
-    Pass(ReplicatedPass),
-    /// To a leg's owner: free the seats of a cancelled pass.
-    Release {
-        booking_id: Uuid,
-    },
-}
-
-impl Message {
-    fn kind(&self) -> &'static str {
-        match self {
-            Message::Account(_) => "account",
-            Message::Pass(_) => "pass",
-            Message::Release { .. } => "release",
-        }
+fn kind(message: &Replicated) -> &'static str {
+    match message {
+        Replicated::Account(_) => "account",
+        Replicated::Pass(_) => "pass",
+        Replicated::Release { .. } => "release",
     }
 }
 
-pub async fn enqueue(conn: &mut AsyncPgConnection, peers: &[AirlineCode], message: &Message) -> QueryResult<()> {
+pub async fn enqueue(conn: &mut AsyncPgConnection, peers: &[AirlineCode], message: &Replicated) -> QueryResult<()> {
     if peers.is_empty() {
         return Ok(());
     }
     let payload = serde_json::to_value(message).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     let rows: Vec<_> = peers
         .iter()
-        .map(|peer| (outbox::peer.eq(peer.as_str()), outbox::kind.eq(message.kind()), outbox::payload.eq(&payload)))
+        .map(|peer| (outbox::peer.eq(peer.as_str()), outbox::kind.eq(kind(message)), outbox::payload.eq(&payload)))
         .collect();
     diesel::insert_into(outbox::table).values(rows).execute(conn).await.map(drop)
 }
 
-const BATCH: i64 = 100;
+const BATCH: i64 = 200;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 fn backoff(attempts: i32) -> chrono::Duration {
@@ -78,19 +68,15 @@ pub async fn run(state: actix_web::web::Data<AppState>) {
     }
 }
 
-#[derive(Debug)]
-enum Delivery {
-    Done,
-    Retry(String),
-}
+type Row = (i64, String, serde_json::Value, i32);
 
-/// One round: claims due rows, delivers them per peer in parallel (in order within a peer),
-/// and records each outcome. Returns how many rows it claimed.
+/// One round: claims due rows, sends each peer its rows in one call (all peers in parallel),
+/// deletes what was acknowledged and reschedules the rest with backoff. Returns the rows claimed.
 pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, anyhow::Error, _>(|conn| {
         async move {
-            let due: Vec<(i64, String, serde_json::Value, i32)> = outbox::table
+            let due: Vec<Row> = outbox::table
                 .filter(outbox::next_attempt_at.le(Utc::now()))
                 .order(outbox::id)
                 .limit(BATCH)
@@ -100,28 +86,30 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
                 .load(conn)
                 .await?;
             let claimed = due.len();
-            let mut by_peer: BTreeMap<String, Vec<(i64, serde_json::Value, i32)>> = BTreeMap::new();
-            for (id, peer, payload, attempts) in due {
-                by_peer.entry(peer).or_default().push((id, payload, attempts));
+            let mut by_peer: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+            for row in due {
+                by_peer.entry(row.1.clone()).or_default().push(row);
             }
             let outcomes = join_all(by_peer.into_iter().map(|(peer, rows)| deliver_to_peer(state, peer, rows))).await;
-            for (id, attempts, outcome) in outcomes.into_iter().flatten() {
-                match outcome {
-                    Delivery::Done => {
-                        diesel::delete(outbox::table.find(id)).execute(conn).await?;
-                    }
-                    Delivery::Retry(why) => {
-                        diesel::update(outbox::table.find(id))
-                            .set((
-                                outbox::attempts.eq(attempts + 1),
-                                outbox::next_attempt_at.eq(Utc::now() + backoff(attempts)),
-                                outbox::last_error.eq(why.chars().take(500).collect::<String>()),
-                            ))
-                            .execute(conn)
-                            .await?;
+            let mut delivered = Vec::new();
+            for (rows, failure) in outcomes {
+                match failure {
+                    None => delivered.extend(rows.iter().map(|r| r.0)),
+                    Some(why) => {
+                        for (id, _, _, attempts) in rows {
+                            diesel::update(outbox::table.find(id))
+                                .set((
+                                    outbox::attempts.eq(attempts + 1),
+                                    outbox::next_attempt_at.eq(Utc::now() + backoff(attempts)),
+                                    outbox::last_error.eq(why.chars().take(500).collect::<String>()),
+                                ))
+                                .execute(conn)
+                                .await?;
+                        }
                     }
                 }
             }
+            diesel::delete(outbox::table.filter(outbox::id.eq_any(&delivered))).execute(conn).await?;
             Ok(claimed)
         }
         .scope_boxed()
@@ -129,71 +117,65 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
     .await
 }
 
-async fn deliver_to_peer(
-    state: &AppState,
-    peer_code: String,
-    rows: Vec<(i64, serde_json::Value, i32)>,
-) -> Vec<(i64, i32, Delivery)> {
-    let mut results = Vec::with_capacity(rows.len());
-    let peer = AirlineCode::parse(&peer_code).ok().and_then(|code| state.federation.peer(&code));
+/// Sends one peer its rows; `None` when it acknowledged them all, else why not.
+async fn deliver_to_peer(state: &AppState, peer_code: String, rows: Vec<Row>) -> (Vec<Row>, Option<String>) {
+    let Some(peer) = AirlineCode::parse(&peer_code).ok().and_then(|code| state.federation.peer(&code)) else {
+        tracing::error!(peer = %peer_code, rows = rows.len(), "outbox rows for an airline that is not a peer; dropped");
+        return (rows, None);
+    };
+    let mut messages = Vec::with_capacity(rows.len());
+    for (id, _, payload, _) in &rows {
+        match serde_json::from_value::<Replicated>(payload.clone()) {
+            Ok(message) => messages.push(message),
+            Err(e) => tracing::error!(id, error = %e, "outbox row with an unreadable payload; dropped"),
+        }
+    }
+    let batch = ReplicationBatch { messages };
     let request_id = format!("outbox-{}", Uuid::new_v4());
-    let mut peer_down = false;
-    for (id, payload, attempts) in rows {
-        let outcome = match (peer, serde_json::from_value::<Message>(payload)) {
-            // Once one delivery to a peer fails as unreachable, the rest of the round waits: it
-            // keeps order and spares a down peer a burst of calls.
-            _ if peer_down => Delivery::Retry("peer unreachable earlier in this round".into()),
-            (None, _) => {
-                tracing::error!(peer = %peer_code, id, "outbox row for an airline that is not a peer; dropped");
-                Delivery::Done
+    match state.federation.call(peer, "replicate", &request_id, |ctx| peer.client.replicate(ctx, &batch)).await {
+        Ok(receipt) => {
+            state.metrics.outbox_delivery(&peer_code, "delivered", receipt.applied);
+            if receipt.refused > 0 {
+                state.metrics.outbox_delivery(&peer_code, "refused", receipt.refused);
             }
-            (_, Err(e)) => {
-                tracing::error!(id, error = %e, "outbox row with an unreadable payload; dropped");
-                Delivery::Done
-            }
-            (Some(peer), Ok(message)) => {
-                let kind = message.kind();
-                let sent = match message {
-                    Message::Account(account) => {
-                        state
-                            .federation
-                            .call(peer, "put_account", &request_id, |ctx| peer.client.put_account(ctx, &account))
-                            .await
-                    }
-                    Message::Pass(pass) => {
-                        state
-                            .federation
-                            .call(peer, "put_pass", &request_id, |ctx| peer.client.put_pass(ctx, &pass))
-                            .await
-                    }
-                    Message::Release { booking_id } => state
-                        .federation
-                        .call(peer, "release", &request_id, |ctx| {
-                            peer.client.finish(ctx, booking_id, FinishAction::Release)
-                        })
-                        .await
-                        .map(drop),
+            (rows, None)
+        }
+        Err(e) => {
+            // Refusals of the whole batch (auth, format) are kept too: losing a write is worse
+            // than retrying one that a fixed peer will accept.
+            state.metrics.outbox_delivery(&peer_code, "retry", rows.len());
+            (rows, Some(e.to_string()))
+        }
+    }
+}
+
+/// The receiving side: applies a peer's batch in one transaction, in order. A message that
+/// cannot apply (an account whose login another user holds here) is refused and logged alone,
+/// so that it cannot block the writes behind it.
+pub async fn apply(
+    conn: &mut AsyncPgConnection,
+    from: &AirlineCode,
+    batch: &ReplicationBatch,
+) -> QueryResult<(usize, usize)> {
+    conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        async move {
+            let (mut applied, mut refused) = (0, 0);
+            for message in &batch.messages {
+                let ok = match message {
+                    Replicated::Account(account) => accounts::insert_account(conn, account).await?,
+                    Replicated::Pass(pass) => passes::upsert(conn, pass).await.map(|()| true)?,
+                    Replicated::Release { booking_id } => participant::release(conn, *booking_id).await.map(|_| true)?,
                 };
-                match sent {
-                    Ok(()) => {
-                        state.metrics.outbox_delivery(&peer_code, "delivered");
-                        Delivery::Done
-                    }
-                    Err(PeerError::Refused(problem)) => {
-                        // A definite refusal will not change on retry; keep the evidence.
-                        tracing::error!(peer = %peer_code, id, kind, code = %problem.code, detail = %problem.detail, "peer refused a replicated write; dropped");
-                        state.metrics.outbox_delivery(&peer_code, "refused");
-                        Delivery::Done
-                    }
-                    Err(e) => {
-                        peer_down = true;
-                        state.metrics.outbox_delivery(&peer_code, "retry");
-                        Delivery::Retry(e.to_string())
-                    }
+                if ok {
+                    applied += 1;
+                } else {
+                    refused += 1;
+                    tracing::error!(%from, kind = kind(message), "refused a replicated write that conflicts with local data");
                 }
             }
-        };
-        results.push((id, attempts, outcome));
-    }
-    results
+            Ok((applied, refused))
+        }
+        .scope_boxed()
+    })
+    .await
 }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::booking::participant;
 use crate::error::{ApiError, ApiResult};
-use crate::outbox::{self, Message};
+use crate::outbox::{self, Replicated};
 use crate::schema::{pass_legs, passes};
 use crate::startup::AppState;
 
@@ -187,8 +187,9 @@ pub async fn cancel(state: &AppState, user_id: Uuid, pass_id: Uuid) -> ApiResult
                     participant::release(conn, pass_id).await?;
                 }
                 let remote_owners: Vec<AirlineCode> = owners.into_iter().filter(|o| *o != own).collect();
-                outbox::enqueue(conn, &remote_owners, &Message::Release { booking_id: pass_id }).await?;
-                outbox::enqueue(conn, &peers, &Message::Pass(ReplicatedPass { user_id, pass: pass.clone() })).await?;
+                outbox::enqueue(conn, &remote_owners, &Replicated::Release { booking_id: pass_id }).await?;
+                outbox::enqueue(conn, &peers, &Replicated::Pass(ReplicatedPass { user_id, pass: pass.clone() }))
+                    .await?;
                 Ok(pass)
             }
             .scope_boxed()

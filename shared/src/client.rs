@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::api::SegmentDetail;
 use crate::internal::{
-    DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicatedAccount, ReplicatedPass, SeatsChanged, SegmentBatch,
-    SegmentFilter,
+    DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, ReplicationReceipt, SeatsChanged,
+    SegmentBatch, SegmentFilter,
 };
 use crate::{Problem, SegmentId};
 
@@ -110,26 +110,8 @@ impl PeerClient {
         self.call(ctx, Method::DELETE, "/internal/v1/login-claims", Some(claim)).await
     }
 
-    pub async fn put_account(&self, ctx: CallContext, account: &ReplicatedAccount) -> Result<(), PeerError> {
-        self.call::<_, serde_json::Value>(
-            ctx,
-            Method::PUT,
-            &format!("/internal/v1/accounts/{}", account.user_id),
-            Some(account),
-        )
-        .await
-        .map(drop)
-    }
-
-    pub async fn put_pass(&self, ctx: CallContext, pass: &ReplicatedPass) -> Result<(), PeerError> {
-        self.call::<_, serde_json::Value>(
-            ctx,
-            Method::PUT,
-            &format!("/internal/v1/passes/{}", pass.pass.pass_id),
-            Some(pass),
-        )
-        .await
-        .map(drop)
+    pub async fn replicate(&self, ctx: CallContext, batch: &ReplicationBatch) -> Result<ReplicationReceipt, PeerError> {
+        self.call(ctx, Method::POST, "/internal/v1/replication", Some(batch)).await
     }
 
     pub async fn hold(&self, ctx: CallContext, req: &HoldRequest) -> Result<HoldGranted, PeerError> {

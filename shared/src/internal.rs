@@ -38,6 +38,31 @@ pub struct ReplicatedPass {
     pub pass: Pass,
 }
 
+/// One write another airline must see; the unit of replication.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
+pub enum Replicated {
+    Account(ReplicatedAccount),
+    Pass(ReplicatedPass),
+    /// To a leg's owner: free the seats of a cancelled pass.
+    Release {
+        booking_id: Uuid,
+    },
+}
+
+/// Many replicated writes in one call, applied by the receiver in one transaction, in order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicationBatch {
+    pub messages: Vec<Replicated>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicationReceipt {
+    /// Messages applied; the others were refused and logged by the receiver.
+    pub applied: usize,
+    pub refused: usize,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct HoldLeg {
     pub segment_id: SegmentId,

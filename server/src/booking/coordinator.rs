@@ -17,7 +17,7 @@ use futures::future::join_all;
 use passcom_shared::api::{BookingRequest, LegRequest, Money, Pass, PassLeg, PassStatus, Segment};
 use passcom_shared::client::{FinishAction, PeerError};
 use passcom_shared::internal::{HoldLeg, HoldRequest, ReplicatedPass, SegmentFilter};
-use passcom_shared::AirlineCode;
+use passcom_shared::{AirlineCode, SegmentId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -25,8 +25,9 @@ use super::idempotency::{self, Earlier, IdempotencyKey};
 use super::participant::{self, HoldError};
 use crate::catalog;
 use crate::error::{ApiError, ApiResult};
+use crate::federation::catalog as fed_catalog;
 use crate::locks::LockError;
-use crate::outbox::{self, Message};
+use crate::outbox::{self, Replicated};
 use crate::passes;
 use crate::routing::MIN_CONNECTION;
 use crate::schema::bookings;
@@ -122,28 +123,47 @@ fn check_shape(state: &AppState, legs: &[LegRequest]) -> ApiResult<()> {
     Ok(())
 }
 
-/// Looks up every leg's segment at its owner (in parallel, one call per airline).
+/// Finds every leg's segment. Segments never change once published, so the catalogs that
+/// search keeps (ours and each peer's, at most a second old) answer almost always; only a leg
+/// they lack is looked up at its owner (in parallel, one call per airline). Their seat counts
+/// may be stale, but the hold at the owner is what decides.
 async fn resolve_segments(state: &AppState, request_id: &str, legs: &[LegRequest]) -> ApiResult<Vec<PlannedLeg>> {
-    let mut by_airline: BTreeMap<&AirlineCode, Vec<String>> = BTreeMap::new();
+    let mut by_airline: BTreeMap<&AirlineCode, Vec<SegmentId>> = BTreeMap::new();
     for leg in legs {
-        by_airline.entry(&leg.airline).or_default().push(leg.segment_id.to_string());
+        by_airline.entry(&leg.airline).or_default().push(leg.segment_id.clone());
     }
     let lookups = by_airline.into_iter().map(|(airline, ids)| async move {
-        let found = if *airline == state.settings.airline {
-            let ids: Vec<_> = legs.iter().filter(|l| &l.airline == airline).map(|l| l.segment_id.clone()).collect();
-            let mut conn = state.pool.get().await?;
-            catalog::by_ids(&mut conn, airline, &ids).await?
+        let own = *airline == state.settings.airline;
+        let peer = if own {
+            None
         } else {
-            let peer = state.federation.peer(airline).ok_or_else(|| invalid(format!("no airline `{airline}`")))?;
-            let filter = SegmentFilter { ids: Some(ids.join(",")), ..SegmentFilter::default() };
-            state
-                .federation
-                .call(peer, "segments", request_id, |ctx| peer.client.segments(ctx, &filter))
-                .await
-                .map_err(|e| peer_failure(airline, e))?
-                .segments
+            Some(state.federation.peer(airline).ok_or_else(|| invalid(format!("no airline `{airline}`")))?)
         };
-        ApiResult::Ok(found)
+        let cached = match peer {
+            None => fed_catalog::local_catalog(state).await.ok(),
+            Some(peer) => fed_catalog::peer_catalog(state, peer, request_id).await.ok(),
+        };
+        let from_cache: Vec<Segment> =
+            cached.iter().flat_map(|all| all.iter()).filter(|s| ids.contains(&s.segment_id)).cloned().collect();
+        if from_cache.len() == ids.len() {
+            return ApiResult::Ok(from_cache);
+        }
+        match peer {
+            None => {
+                let mut conn = state.pool.get().await?;
+                Ok(catalog::by_ids(&mut conn, airline, &ids).await?)
+            }
+            Some(peer) => {
+                let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+                let filter = SegmentFilter { ids: Some(ids.join(",")), ..SegmentFilter::default() };
+                let batch = state
+                    .federation
+                    .call(peer, "segments", request_id, |ctx| peer.client.segments(ctx, &filter))
+                    .await
+                    .map_err(|e| peer_failure(airline, e))?;
+                Ok(batch.segments)
+            }
+        }
     });
     let found: Vec<Segment> =
         join_all(lookups).await.into_iter().collect::<ApiResult<Vec<_>>>()?.into_iter().flatten().collect();
@@ -320,7 +340,7 @@ async fn record_pass(state: &AppState, conn: &mut AsyncPgConnection, user_id: Uu
     let peers: Vec<AirlineCode> = state.federation.peers().iter().map(|p| p.airline.clone()).collect();
     let replicated = ReplicatedPass { user_id, pass: pass.clone() };
     passes::upsert(conn, &replicated).await?;
-    outbox::enqueue(conn, &peers, &Message::Pass(replicated)).await?;
+    outbox::enqueue(conn, &peers, &Replicated::Pass(replicated)).await?;
     Ok(())
 }
 

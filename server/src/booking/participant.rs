@@ -14,13 +14,13 @@ use passcom_shared::internal::HoldLeg;
 use passcom_shared::AirlineCode;
 use uuid::Uuid;
 
-use crate::schema::seats;
+use crate::schema::{seats, segments};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HoldError {
     #[error("seat {seat} on segment {segment} is already taken")]
     Taken { index: usize, segment: String, seat: String },
-    #[error("segment {segment} has no seat {seat}")]
+    #[error("segment {segment} has no seat {seat} on sale")]
     NoSuchSeat { index: usize, segment: String, seat: String },
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
@@ -42,6 +42,7 @@ const TAKE: &str = "
       FROM unnest($4::text[], $5::text[]) AS l(segment_id, seat)
      WHERE s.segment_id = l.segment_id AND s.seat = l.seat
        AND (s.status = 'available' OR (s.status = 'held' AND s.booking_id = $1))
+       AND EXISTS (SELECT 1 FROM segments g WHERE g.segment_id = s.segment_id AND g.departs_at > now())
     RETURNING s.segment_id, s.seat";
 
 /// Holds every listed seat for the booking in one transaction, or none of them.
@@ -92,10 +93,14 @@ pub async fn take(
         if taken.iter().any(|h| h.segment_id == leg.segment_id.as_str() && h.seat == leg.seat.as_str()) {
             continue;
         }
+        let upcoming = segments::table
+            .filter(segments::segment_id.eq(leg.segment_id.as_str()))
+            .filter(segments::departs_at.gt(Utc::now()));
         let exists: bool = diesel::select(diesel::dsl::exists(
             seats::table
                 .filter(seats::segment_id.eq(leg.segment_id.as_str()))
-                .filter(seats::seat.eq(leg.seat.as_str())),
+                .filter(seats::seat.eq(leg.seat.as_str()))
+                .filter(diesel::dsl::exists(upcoming)),
         ))
         .get_result(conn)
         .await?;

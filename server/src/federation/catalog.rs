@@ -3,6 +3,8 @@
 //! `unavailable_airlines` instead of failing the whole answer, and once its breaker is open
 //! nobody waits for its timeout.
 
+use std::sync::Arc;
+
 use futures::future::{join, join_all};
 use passcom_shared::api::{Segment, SegmentDetail, SegmentList};
 use passcom_shared::city::city_key;
@@ -10,6 +12,7 @@ use passcom_shared::client::PeerError;
 use passcom_shared::internal::SegmentFilter;
 use passcom_shared::{AirlineCode, SegmentId};
 
+use super::Peer;
 use crate::catalog;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
@@ -27,30 +30,16 @@ pub async fn segments(
         if !wants(own) {
             return Ok(None);
         }
-        let all = state
-            .catalog
-            .get_or_refresh(|| async {
-                let mut conn = state.pool.get().await?;
-                ApiResult::Ok(catalog::list(&mut conn, own, &SegmentFilter::default()).await?)
-            })
-            .await?;
-        ApiResult::Ok(Some(all))
+        local_catalog(state).await.map(Some)
     };
-    let everything = SegmentFilter::default();
-    let remote = join_all(state.federation.peers().iter().filter(|p| wants(&p.airline)).map(|peer| {
-        let everything = &everything;
-        async move {
-            let result = peer
-                .catalog
-                .get_or_refresh(|| {
-                    state.federation.call(peer, "segments", request_id, |ctx| async move {
-                        peer.client.segments(ctx, everything).await.map(|batch| batch.segments)
-                    })
-                })
-                .await;
-            (peer, result)
-        }
-    }));
+    let remote = join_all(
+        state
+            .federation
+            .peers()
+            .iter()
+            .filter(|p| wants(&p.airline))
+            .map(|peer| async move { (peer, peer_catalog(state, peer, request_id).await) }),
+    );
     let (local, remote) = join(local, remote).await;
 
     let origin = filter.origin.as_deref().map(city_key);
@@ -70,6 +59,30 @@ pub async fn segments(
     }
     segments.sort_by(|x, y| (x.departs_at, &x.airline, &x.segment_id).cmp(&(y.departs_at, &y.airline, &y.segment_id)));
     Ok(SegmentList { segments, unavailable_airlines })
+}
+
+/// This airline's whole upcoming catalog, at most `catalog_ttl` old.
+pub async fn local_catalog(state: &AppState) -> ApiResult<Arc<Vec<Segment>>> {
+    let own = &state.settings.airline;
+    state
+        .catalog
+        .get_or_refresh(|| async {
+            let mut conn = state.pool.get().await?;
+            ApiResult::Ok(catalog::list(&mut conn, own, &SegmentFilter::default()).await?)
+        })
+        .await
+}
+
+/// A peer's whole upcoming catalog, at most `catalog_ttl` old.
+pub async fn peer_catalog(state: &AppState, peer: &Peer, request_id: &str) -> Result<Arc<Vec<Segment>>, PeerError> {
+    let everything = SegmentFilter::default();
+    peer.catalog
+        .get_or_refresh(|| {
+            state.federation.call(peer, "segments", request_id, |ctx| async move {
+                peer.client.segments(ctx, &everything).await.map(|batch| batch.segments)
+            })
+        })
+        .await
 }
 
 pub async fn segment_detail(

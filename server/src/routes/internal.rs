@@ -4,11 +4,10 @@
 use actix_web::{web, HttpResponse};
 use passcom_shared::client::FinishAction;
 use passcom_shared::internal::{
-    DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicatedAccount, ReplicatedPass, SeatsChanged, SegmentBatch,
-    SegmentFilter,
+    DecisionBody, HoldGranted, HoldRequest, LoginClaim, Replicated, ReplicationBatch, ReplicationReceipt, SeatsChanged,
+    SegmentBatch, SegmentFilter,
 };
 use passcom_shared::SegmentId;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::accounts;
@@ -17,7 +16,7 @@ use crate::booking::coordinator::{hold_refusal, MAX_LEGS};
 use crate::booking::{participant, recovery};
 use crate::catalog;
 use crate::error::{ApiError, ApiResult};
-use crate::passes;
+use crate::outbox;
 use crate::startup::AppState;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -27,8 +26,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
             .route("/segments/{segment_id}", web::get().to(segment))
             .route("/login-claims", web::post().to(claim_login))
             .route("/login-claims", web::delete().to(release_login))
-            .route("/accounts/{user_id}", web::put().to(put_account))
-            .route("/passes/{pass_id}", web::put().to(put_pass))
+            .route("/replication", web::post().to(replicate))
             .route("/holds", web::post().to(hold))
             .route("/holds/{booking_id}/{action}", web::post().to(finish))
             .route("/bookings/{booking_id}/decision", web::get().to(decision)),
@@ -93,43 +91,24 @@ async fn release_login(
     Ok(HttpResponse::Ok().json(claim))
 }
 
-async fn put_account(
+async fn replicate(
     state: web::Data<AppState>,
-    _: ServiceCaller,
-    path: web::Path<Uuid>,
-    body: web::Json<ReplicatedAccount>,
+    caller: ServiceCaller,
+    body: web::Json<ReplicationBatch>,
 ) -> ApiResult<HttpResponse> {
-    let account = body.into_inner();
-    if account.user_id != path.into_inner() {
-        return Err(ApiError::invalid_body("the account's user_id differs from the URL's"));
-    }
-    accounts::Login::parse(&account.login)?;
-    let mut conn = state.pool.get().await?;
-    if !accounts::insert_account(&mut conn, &account).await? {
-        return Err(ApiError::conflict(
-            "login_taken",
-            format!("another user holds the login `{}` here", account.login),
-        ));
-    }
-    Ok(HttpResponse::Ok().json(json!({"stored": account.user_id})))
-}
-
-async fn put_pass(
-    state: web::Data<AppState>,
-    _: ServiceCaller,
-    path: web::Path<Uuid>,
-    body: web::Json<ReplicatedPass>,
-) -> ApiResult<HttpResponse> {
-    let pass = body.into_inner();
-    if pass.pass.pass_id != path.into_inner() {
-        return Err(ApiError::invalid_body("the pass_id differs from the URL's"));
-    }
-    if pass.pass.legs.is_empty() || pass.pass.legs.len() > MAX_LEGS {
-        return Err(ApiError::invalid_body(format!("a pass has 1 to {MAX_LEGS} legs")));
+    let batch = body.into_inner();
+    for message in &batch.messages {
+        match message {
+            Replicated::Account(account) => drop(accounts::Login::parse(&account.login)?),
+            Replicated::Pass(pass) if pass.pass.legs.is_empty() || pass.pass.legs.len() > MAX_LEGS => {
+                return Err(ApiError::invalid_body(format!("a pass has 1 to {MAX_LEGS} legs")));
+            }
+            _ => {}
+        }
     }
     let mut conn = state.pool.get().await?;
-    passes::upsert(&mut conn, &pass).await?;
-    Ok(HttpResponse::Ok().json(json!({"stored": pass.pass.pass_id})))
+    let (applied, refused) = outbox::apply(&mut conn, &caller.airline, &batch).await?;
+    Ok(HttpResponse::Ok().json(ReplicationReceipt { applied, refused }))
 }
 
 async fn hold(
