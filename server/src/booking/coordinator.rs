@@ -284,9 +284,9 @@ fn new_pass(state: &AppState, booking_id: Uuid, legs: &[PlannedLeg]) -> Pass {
     }
 }
 
-/// Every leg is ours: one local transaction sells the seats and records the booking, the pass
-/// and its replication (the one-phase commit of a single participant). A refusal rolls it all
-/// back, so there is nothing to recover.
+/// Every leg is ours: one local transaction sells the seats and records the pass and its
+/// replication (the one-phase commit of a single participant). A refusal rolls it all back, so
+/// there is nothing to recover and no coordinator log to keep.
 async fn sell_locally(
     state: &AppState,
     user_id: Uuid,
@@ -296,7 +296,6 @@ async fn sell_locally(
 ) -> ApiResult<()> {
     let own = &state.settings.airline;
     let seats: Vec<HoldLeg> = by_owner(legs).remove(own).unwrap_or_default().into_iter().map(|(_, l)| l).collect();
-    let legs_json = serde_json::to_value(legs).map_err(ApiError::internal)?;
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, ApiError, _>(|conn| {
         async move {
@@ -304,7 +303,6 @@ async fn sell_locally(
                 idempotency::insert(conn, user_id, key, pass.pass_id).await?;
             }
             participant::take(conn, pass.pass_id, own, &seats, None).await.map_err(|e| hold_refusal(e, own, |i| i))?;
-            insert_booking(conn, user_id, pass.pass_id, "committed", true, &legs_json).await?;
             record_pass(state, conn, user_id, pass).await
         }
         .scope_boxed()
@@ -312,27 +310,6 @@ async fn sell_locally(
     .await?;
     state.outbox_wake.notify_one();
     Ok(())
-}
-
-async fn insert_booking(
-    conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-    booking_id: Uuid,
-    state: &str,
-    finished: bool,
-    legs: &serde_json::Value,
-) -> QueryResult<()> {
-    diesel::insert_into(bookings::table)
-        .values((
-            bookings::booking_id.eq(booking_id),
-            bookings::user_id.eq(user_id),
-            bookings::state.eq(state),
-            bookings::finished.eq(finished),
-            bookings::legs.eq(legs),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
 }
 
 /// The pass, here and (through the outbox) at every peer.
@@ -424,7 +401,15 @@ async fn log_intent(
             if let Some(key) = key {
                 idempotency::insert(conn, user_id, key, booking_id).await?;
             }
-            insert_booking(conn, user_id, booking_id, "preparing", false, &legs_json).await?;
+            diesel::insert_into(bookings::table)
+                .values((
+                    bookings::booking_id.eq(booking_id),
+                    bookings::user_id.eq(user_id),
+                    bookings::state.eq("preparing"),
+                    bookings::legs.eq(&legs_json),
+                ))
+                .execute(conn)
+                .await?;
             if let Some(group) = local {
                 let seats: Vec<HoldLeg> = group.iter().map(|(_, l)| l.clone()).collect();
                 participant::take(conn, booking_id, own, &seats, Some(held_until))

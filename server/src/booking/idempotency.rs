@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
-use crate::schema::{bookings, idempotency_keys};
+use crate::schema::{bookings, idempotency_keys, passes};
 
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
@@ -66,10 +66,14 @@ pub async fn lookup(conn: &mut AsyncPgConnection, user_id: Uuid, key: &Idempoten
     if let (Some(status), Some(body)) = (status, body) {
         return Ok(Some(Earlier::Response { status: u16::try_from(status).unwrap_or(500), body }));
     }
+    // The pass is written in the very transaction that commits the booking.
+    let committed: bool = diesel::select(diesel::dsl::exists(passes::table.find(booking_id))).get_result(conn).await?;
+    if committed {
+        return Ok(Some(Earlier::Committed { booking_id }));
+    }
     let state: Option<String> =
         bookings::table.find(booking_id).select(bookings::state).first(conn).await.optional()?;
     Ok(Some(match state.as_deref() {
-        Some("committed") => Earlier::Committed { booking_id },
         Some("aborted") | None => {
             // It failed without a stored answer (a crash); the key is free for a fresh attempt.
             diesel::delete(idempotency_keys::table.find((user_id, &key.key))).execute(conn).await?;

@@ -6,8 +6,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Nullable, Text, Timestamptz};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use passcom_shared::internal::HoldLeg;
@@ -26,24 +28,54 @@ pub enum HoldError {
     Db(#[from] diesel::result::Error),
 }
 
-#[derive(QueryableByName)]
-struct HeldSeat {
-    #[diesel(sql_type = Text)]
-    segment_id: String,
-    #[diesel(sql_type = Text)]
-    seat: String,
+/// The conditional UPDATE of [`take`], as a query of its own type: diesel re-plans a plain
+/// `sql_query` on every call (planning this one costs several times its execution), while a
+/// query with a static id is prepared once per connection and reused.
+struct TakeSeats {
+    booking_id: Uuid,
+    /// NULL sells outright (a booking whose only owner is its coordinator).
+    held_until: Option<DateTime<Utc>>,
+    coordinator: String,
+    segment_ids: Vec<String>,
+    seats: Vec<String>,
 }
 
-/// `held_until` NULL sells outright (a booking whose only owner is its coordinator).
-const TAKE: &str = "
-    UPDATE seats AS s
-       SET status = CASE WHEN $2::timestamptz IS NULL THEN 'sold' ELSE 'held' END,
-           booking_id = $1, held_until = $2, coordinator = $3
-      FROM unnest($4::text[], $5::text[]) AS l(segment_id, seat)
-     WHERE s.segment_id = l.segment_id AND s.seat = l.seat
-       AND (s.status = 'available' OR (s.status = 'held' AND s.booking_id = $1))
-       AND EXISTS (SELECT 1 FROM segments g WHERE g.segment_id = s.segment_id AND g.departs_at > now())
-    RETURNING s.segment_id, s.seat";
+impl QueryId for TakeSeats {
+    type QueryId = TakeSeats;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for TakeSeats {
+    type SqlType = (Text, Text);
+}
+
+impl QueryFragment<Pg> for TakeSeats {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("UPDATE seats AS s SET status = CASE WHEN ");
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.held_until)?;
+        out.push_sql("::timestamptz IS NULL THEN 'sold' ELSE 'held' END, booking_id = ");
+        out.push_bind_param::<SqlUuid, _>(&self.booking_id)?;
+        out.push_sql(", held_until = ");
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.held_until)?;
+        out.push_sql(", coordinator = ");
+        out.push_bind_param::<Text, _>(&self.coordinator)?;
+        out.push_sql(" FROM unnest(");
+        out.push_bind_param::<Array<Text>, _>(&self.segment_ids)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.seats)?;
+        out.push_sql(
+            "::text[]) AS l(segment_id, seat) \
+             WHERE s.segment_id = l.segment_id AND s.seat = l.seat \
+               AND (s.status = 'available' OR (s.status = 'held' AND s.booking_id = ",
+        );
+        out.push_bind_param::<SqlUuid, _>(&self.booking_id)?;
+        out.push_sql(
+            ")) AND EXISTS (SELECT 1 FROM segments g WHERE g.segment_id = s.segment_id AND g.departs_at > now()) \
+             RETURNING s.segment_id, s.seat",
+        );
+        Ok(())
+    }
+}
 
 /// Holds every listed seat for the booking in one transaction, or none of them.
 pub async fn hold(
@@ -75,22 +107,20 @@ pub async fn take(
     legs: &[HoldLeg],
     held_until: Option<DateTime<Utc>>,
 ) -> Result<(), HoldError> {
-    let segment_ids: Vec<&str> = legs.iter().map(|l| l.segment_id.as_str()).collect();
-    let seat_codes: Vec<&str> = legs.iter().map(|l| l.seat.as_str()).collect();
-    let taken: Vec<HeldSeat> = diesel::sql_query(TAKE)
-        .bind::<diesel::sql_types::Uuid, _>(booking_id)
-        .bind::<Nullable<Timestamptz>, _>(held_until)
-        .bind::<Text, _>(coordinator.as_str())
-        .bind::<Array<Text>, _>(&segment_ids)
-        .bind::<Array<Text>, _>(&seat_codes)
-        .load(conn)
-        .await?;
+    let query = TakeSeats {
+        booking_id,
+        held_until,
+        coordinator: coordinator.to_string(),
+        segment_ids: legs.iter().map(|l| l.segment_id.to_string()).collect(),
+        seats: legs.iter().map(|l| l.seat.to_string()).collect(),
+    };
+    let taken: Vec<(String, String)> = query.load(conn).await?;
     if taken.len() == legs.len() {
         return Ok(());
     }
     // Find the first leg that was not taken, and say why.
     for (index, leg) in legs.iter().enumerate() {
-        if taken.iter().any(|h| h.segment_id == leg.segment_id.as_str() && h.seat == leg.seat.as_str()) {
+        if taken.iter().any(|(segment, seat)| segment == leg.segment_id.as_str() && seat == leg.seat.as_str()) {
             continue;
         }
         let upcoming = segments::table
