@@ -11,55 +11,62 @@ use std::time::{Duration, Instant};
 
 pub struct TtlCache<T> {
     ttl: Duration,
-    slot: std::sync::Mutex<Option<Slot<T>>>,
-}
-
-struct Slot<T> {
-    at: Instant,
-    value: Arc<T>,
-    refreshing: bool,
+    slot: std::sync::Mutex<Option<(Instant, Arc<T>)>>,
+    /// Held while refreshing, so that callers finding nothing usable wait for one refresh.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl<T> TtlCache<T> {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, slot: std::sync::Mutex::new(None) }
+        Self { ttl, slot: std::sync::Mutex::new(None), refreshing: tokio::sync::Mutex::new(()) }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Slot<T>>> {
-        self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
-    /// The cached value while it is fresh; once stale, the first caller refreshes it while the
-    /// others keep getting the stale one (for at most a few ttls); with nothing cached, or after
-    /// a failed refresh, callers run `refresh` themselves.
+    fn current(&self, max_age: Duration) -> Option<Arc<T>> {
+        let slot = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.as_ref().filter(|(at, _)| at.elapsed() < max_age).map(|(_, value)| value.clone())
+    }
+
+    fn store(&self, value: Option<Arc<T>>) {
+        let mut slot = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = value.filter(|_| !self.ttl.is_zero()).map(|v| (Instant::now(), v));
+    }
+
+    /// The cached value if it is at most a few ttls old (a background refresher keeps it
+    /// younger than one); otherwise one caller refreshes while the others wait for its result.
     pub async fn get_or_refresh<E, Fut>(&self, refresh: impl FnOnce() -> Fut) -> Result<Arc<T>, E>
     where
         Fut: Future<Output = Result<T, E>>,
     {
-        {
-            let mut slot = self.lock();
-            if let Some(current) = slot.as_mut() {
-                let age = current.at.elapsed();
-                if age < self.ttl || (current.refreshing && age < self.ttl * STALE_FOR) {
-                    return Ok(current.value.clone());
-                }
-                current.refreshing = true;
-            }
+        if let Some(value) = self.current(self.ttl * STALE_FOR) {
+            return Ok(value);
         }
-        let result = refresh().await;
-        let mut slot = self.lock();
-        match result {
+        let _refreshing = self.refreshing.lock().await;
+        if let Some(value) = self.current(self.ttl) {
+            return Ok(value);
+        }
+        let value = Arc::new(refresh().await?);
+        self.store(Some(value.clone()));
+        Ok(value)
+    }
+
+    /// Replaces the value now; on failure forgets it, so that readers see the failure at once
+    /// instead of a value that can no longer be renewed.
+    pub async fn refresh<E, Fut>(&self, refresh: impl FnOnce() -> Fut) -> Result<(), E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let _refreshing = self.refreshing.lock().await;
+        match refresh().await {
             Ok(value) => {
-                let value = Arc::new(value);
-                if !self.ttl.is_zero() {
-                    *slot = Some(Slot { at: Instant::now(), value: value.clone(), refreshing: false });
-                }
-                Ok(value)
+                self.store(Some(Arc::new(value)));
+                Ok(())
             }
             Err(e) => {
-                if let Some(current) = slot.as_mut() {
-                    current.refreshing = false;
-                }
+                self.store(None);
                 Err(e)
             }
         }
@@ -82,7 +89,8 @@ struct Entry<V> {
     refreshing: bool,
 }
 
-const STALE_FOR: u32 = 5;
+/// How many ttls a value may be served past its freshness, while it is being renewed.
+const STALE_FOR: u32 = 3;
 
 /// What a lookup found.
 pub enum Cached<V> {
@@ -140,15 +148,19 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn refreshes_only_when_stale_and_keeps_no_error() {
-        let cache = TtlCache::new(Duration::from_millis(50));
+    async fn serves_a_young_value_refreshes_an_old_one_and_forgets_a_failed_one() {
+        let cache = TtlCache::new(Duration::from_millis(20));
         let first: Result<_, ()> = cache.get_or_refresh(|| async { Ok(1) }).await;
-        let cached: Result<_, ()> = cache.get_or_refresh(|| async { Ok(2) }).await;
-        assert_eq!((*first.unwrap(), *cached.unwrap()), (1, 1));
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        assert!(cache.get_or_refresh(|| async { Err::<i32, _>("down") }).await.is_err());
-        let fresh: Result<_, ()> = cache.get_or_refresh(|| async { Ok(3) }).await;
-        assert_eq!(*fresh.unwrap(), 3);
+        assert_eq!(*first.unwrap(), 1);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let young: Result<_, ()> = cache.get_or_refresh(|| async { Ok(2) }).await;
+        assert_eq!(*young.unwrap(), 1, "a little past its ttl it is still served");
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let renewed: Result<_, ()> = cache.get_or_refresh(|| async { Ok(3) }).await;
+        assert_eq!(*renewed.unwrap(), 3, "too old: refreshed");
+        assert!(cache.refresh(|| async { Err::<i32, _>("down") }).await.is_err());
+        let after: Result<_, ()> = cache.get_or_refresh(|| async { Ok(4) }).await;
+        assert_eq!(*after.unwrap(), 4, "a failed refresh leaves nothing stale behind");
     }
 
     fn show(c: Cached<i32>) -> String {

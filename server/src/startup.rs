@@ -21,7 +21,7 @@ use crate::auth::{KeyRing, SigningKey};
 use crate::cache::{TtlCache, TtlMap};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
-use crate::federation::Federation;
+use crate::federation::{self, Federation};
 use crate::locks::SeatLocks;
 use crate::metrics::Metrics;
 use crate::telemetry::{request_id_and_metrics, PasscomRootSpan};
@@ -146,6 +146,7 @@ impl Application {
             tokio::spawn(outbox::run(self.state.clone())),
             tokio::spawn(booking::recovery::run(self.state.clone())),
             tokio::spawn(prefetch_peer_keys(self.state.clone())),
+            tokio::spawn(federation::catalog::keep_fresh(self.state.clone())),
         ];
         let result = self.server.await;
         for worker in workers {

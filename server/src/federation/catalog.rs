@@ -42,18 +42,12 @@ pub async fn segments(
     );
     let (local, remote) = join(local, remote).await;
 
-    let origin = filter.origin.as_deref().map(city_key);
-    let destination = filter.destination.as_deref().map(city_key);
-    let matches = |s: &&Segment| {
-        origin.as_ref().is_none_or(|o| city_key(&s.origin) == *o)
-            && destination.as_ref().is_none_or(|d| city_key(&s.destination) == *d)
-    };
-    let mut segments: Vec<Segment> = local?.iter().flat_map(|all| all.iter()).filter(matches).cloned().collect();
+    let mut segments: Vec<Segment> = local?.iter().flat_map(|all| matching(all, filter)).cloned().collect();
     let mut unavailable_airlines = Vec::new();
     for (peer, result) in remote {
         match result {
             // A peer speaks only for its own segments.
-            Ok(all) => segments.extend(all.iter().filter(|s| s.airline == peer.airline).filter(matches).cloned()),
+            Ok(all) => segments.extend(matching(&all, filter).filter(|s| s.airline == peer.airline).cloned()),
             Err(_) => unavailable_airlines.push(peer.airline.clone()),
         }
     }
@@ -61,28 +55,59 @@ pub async fn segments(
     Ok(SegmentList { segments, unavailable_airlines })
 }
 
-/// This airline's whole upcoming catalog, at most `catalog_ttl` old.
-pub async fn local_catalog(state: &AppState) -> ApiResult<Arc<Vec<Segment>>> {
-    let own = &state.settings.airline;
+/// The segments of `all` that match the filter's cities (case and accents ignored).
+pub fn matching<'a>(all: &'a [Segment], filter: &SegmentFilter) -> impl Iterator<Item = &'a Segment> {
+    let origin = filter.origin.as_deref().map(city_key);
+    let destination = filter.destination.as_deref().map(city_key);
+    all.iter().filter(move |s| {
+        origin.as_ref().is_none_or(|o| city_key(&s.origin) == *o)
+            && destination.as_ref().is_none_or(|d| city_key(&s.destination) == *d)
+    })
+}
+
+async fn load_local(state: &AppState) -> ApiResult<Vec<Segment>> {
+    let mut conn = state.pool.get().await?;
+    Ok(catalog::list(&mut conn, &state.settings.airline, &SegmentFilter::default()).await?)
+}
+
+async fn fetch_peer(state: &AppState, peer: &Peer, request_id: &str) -> Result<Vec<Segment>, PeerError> {
+    let everything = SegmentFilter::default();
     state
-        .catalog
-        .get_or_refresh(|| async {
-            let mut conn = state.pool.get().await?;
-            ApiResult::Ok(catalog::list(&mut conn, own, &SegmentFilter::default()).await?)
+        .federation
+        .call(peer, "segments", request_id, |ctx| async move {
+            peer.client.segments(ctx, &everything).await.map(|batch| batch.segments)
         })
         .await
 }
 
-/// A peer's whole upcoming catalog, at most `catalog_ttl` old.
+/// This airline's whole upcoming catalog, kept at most `catalog_ttl` old by [`keep_fresh`].
+pub async fn local_catalog(state: &AppState) -> ApiResult<Arc<Vec<Segment>>> {
+    state.catalog.get_or_refresh(|| load_local(state)).await
+}
+
+/// A peer's whole upcoming catalog, kept at most `catalog_ttl` old by [`keep_fresh`].
 pub async fn peer_catalog(state: &AppState, peer: &Peer, request_id: &str) -> Result<Arc<Vec<Segment>>, PeerError> {
-    let everything = SegmentFilter::default();
-    peer.catalog
-        .get_or_refresh(|| {
-            state.federation.call(peer, "segments", request_id, |ctx| async move {
-                peer.client.segments(ctx, &everything).await.map(|batch| batch.segments)
-            })
-        })
-        .await
+    peer.catalog.get_or_refresh(|| fetch_peer(state, peer, request_id)).await
+}
+
+/// Renews our catalog and every peer's once per `catalog_ttl`, so that no request has to wait
+/// for a refresh; a peer that fails is forgotten at once and shows as unavailable.
+pub async fn keep_fresh(state: actix_web::web::Data<AppState>) {
+    let ttl = state.catalog.ttl();
+    if ttl.is_zero() {
+        return;
+    }
+    loop {
+        let request_id = format!("catalog-{}", uuid::Uuid::new_v4());
+        let local = state.catalog.refresh(|| load_local(&state));
+        let peers = join_all(
+            state.federation.peers().iter().map(|peer| peer.catalog.refresh(|| fetch_peer(&state, peer, &request_id))),
+        );
+        if let (Err(e), _) = join(local, peers).await {
+            tracing::warn!(error = %e, "could not refresh our catalog");
+        }
+        tokio::time::sleep(ttl).await;
+    }
 }
 
 pub async fn segment_detail(

@@ -16,6 +16,7 @@ use crate::booking::coordinator::{hold_refusal, MAX_LEGS};
 use crate::booking::{participant, recovery};
 use crate::catalog;
 use crate::error::{ApiError, ApiResult};
+use crate::federation::catalog as fed_catalog;
 use crate::outbox;
 use crate::startup::AppState;
 
@@ -39,8 +40,6 @@ async fn segments(
     query: web::Query<SegmentFilter>,
 ) -> ApiResult<HttpResponse> {
     let filter = query.into_inner();
-    let mut conn = state.pool.get().await?;
-    let own = &state.settings.airline;
     let segments = match &filter.ids {
         Some(ids) => {
             let ids = ids
@@ -49,9 +48,10 @@ async fn segments(
                 .map(SegmentId::parse)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
-            catalog::by_ids(&mut conn, own, &ids).await?
+            let mut conn = state.pool.get().await?;
+            catalog::by_ids(&mut conn, &state.settings.airline, &ids).await?
         }
-        None => catalog::list(&mut conn, own, &filter).await?,
+        None => fed_catalog::matching(&fed_catalog::local_catalog(&state).await?, &filter).cloned().collect(),
     };
     Ok(HttpResponse::Ok().json(SegmentBatch { segments }))
 }

@@ -160,7 +160,8 @@ async fn routes_find_itineraries_that_need_all_three_airlines() {
 
 #[tokio::test]
 async fn routes_on_a_hand_checked_graph() {
-    let fed = TestFederation::start(Options::empty()).await;
+    // The segments go in after the servers start: no catalog caching, so none is missed.
+    let fed = TestFederation::start(Options::empty().with("PASSCOM_CATALOG_CACHE_MS", "0")).await;
     let t0 = t0();
     seed_segments(
         &fed.app("a").db,

@@ -292,13 +292,15 @@ impl TestFederation {
         let overrides: Vec<(&str, &str)> = options.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut apps = Vec::new();
         for (code, listener) in codes.iter().zip(listeners) {
+            // The template is migrated, so the data goes in before the server starts and its
+            // first catalog read already sees it.
             let db = TestDb::create().await;
-            let env = server_env(code, &ports, &db, &prefix, &dir, &overrides);
-            let settings = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
-            let app = Application::build_with_listener(settings, listener).await.unwrap();
             if let Some(days) = options.demo_days {
                 seed_demo(&db, code, days).await;
             }
+            let env = server_env(code, &ports, &db, &prefix, &dir, &overrides);
+            let settings = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
+            let app = Application::build_with_listener(settings, listener).await.unwrap();
             let handle = app.handle();
             tokio::spawn(app.run_until_stopped());
             apps.push(TestApp {
@@ -418,6 +420,9 @@ impl ProcessFederation {
         let mut servers = Vec::new();
         for code in AIRLINES {
             let db = TestDb::create().await;
+            if let Some(days) = options.demo_days {
+                seed_demo(&db, code, days).await;
+            }
             let env = server_env(code, &ports, &db, &prefix, &dir, &overrides);
             let port = ports[code];
             let mut server = ProcessServer {
@@ -433,9 +438,6 @@ impl ProcessFederation {
         }
         for server in &servers {
             wait_ready(&server.url, &server.log).await;
-            if let Some(days) = options.demo_days {
-                seed_demo(&server.db, &server.airline, days).await;
-            }
         }
         ProcessFederation { servers, dir }
     }
