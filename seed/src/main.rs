@@ -3,7 +3,7 @@
 //! `--bench RUN [--bench-segments N]` loads the benchmark's segments for run RUN instead.
 
 use anyhow::{bail, Context};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use passcom_seed::{bench_departures, load, load_timetable, Timetable, BENCH_SEAT_LETTERS, BENCH_SEAT_ROWS};
 
 #[tokio::main(flavor = "current_thread")]
@@ -37,6 +37,8 @@ async fn main() -> anyhow::Result<()> {
     if let Some(run) = bench {
         let departures = bench_departures(&airline, run, bench_segments, chrono::Utc::now())?;
         let mut conn = AsyncPgConnection::establish(&database_url).await.context("connecting to the database")?;
+        // Earlier runs' segments go: each run starts from the same catalog size.
+        diesel::sql_query("DELETE FROM segments WHERE segment_id LIKE 'BENCH%'").execute(&mut conn).await?;
         let loaded = load(&mut conn, &departures, "BRL", BENCH_SEAT_ROWS, BENCH_SEAT_LETTERS).await?;
         println!("airline {airline}: benchmark run {run}: {} segments, {} seats", loaded.segments, loaded.seats);
         return Ok(());

@@ -46,14 +46,26 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))
 }
 
+type Verified<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+/// The bearer token of `req`, checked by `verify` against the key ring.
+fn verified<T, Fut>(req: &HttpRequest, verify: impl FnOnce(web::Data<AppState>, String) -> Fut + 'static) -> Verified<T>
+where
+    Fut: Future<Output = Result<T, ApiError>> + 'static,
+{
+    let parts = bearer(req).and_then(|token| Ok((token, state(req)?)));
+    Box::pin(async move {
+        let (token, state) = parts?;
+        verify(state, token).await
+    })
+}
+
 impl FromRequest for Passenger {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = Verified<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let parts = bearer(req).and_then(|token| Ok((token, state(req)?)));
-        Box::pin(async move {
-            let (token, state) = parts?;
+        verified(req, |state, token| async move {
             let claims = tokens::verify_passenger(&state.keys, &token).await?;
             tracing::Span::current().record("user_id", tracing::field::display(claims.sub));
             Ok(Passenger { user_id: claims.sub, login: claims.login, issuer: claims.iss })
@@ -63,12 +75,10 @@ impl FromRequest for Passenger {
 
 impl FromRequest for ServiceCaller {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = Verified<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let parts = bearer(req).and_then(|token| Ok((token, state(req)?)));
-        Box::pin(async move {
-            let (token, state) = parts?;
+        verified(req, |state, token| async move {
             let airline = tokens::verify_service(&state.keys, &token).await?;
             Ok(ServiceCaller { airline })
         })
