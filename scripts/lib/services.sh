@@ -68,15 +68,6 @@ ensure_postgres() {
   bin=$(pg_bin) || die "PostgreSQL binaries not found"
   mkdir -p "$STATE" "$LOGS"
   if [ "$(id -u)" -eq 0 ]; then chown postgres "$STATE" "$LOGS" 2>/dev/null || true; fi
-  if [ ! -f "$data/PG_VERSION" ]; then
-    say "PostgreSQL: creating a cluster in $data"
-    mkdir -p "$data"
-    [ "$(id -u)" -eq 0 ] && chown postgres "$data"
-    as_pg "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >"$LOGS/initdb.log" 2>&1 || {
-      cat "$LOGS/initdb.log" >&2
-      die "initdb failed"
-    }
-  fi
   if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     return 0
   fi
@@ -85,6 +76,15 @@ ensure_postgres() {
   if "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres; then
     say "PostgreSQL: already answering on 127.0.0.1:$PG_PORT; using it"
     return 0
+  fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    say "PostgreSQL: creating a cluster in $data"
+    mkdir -p "$data"
+    [ "$(id -u)" -eq 0 ] && chown postgres "$data"
+    as_pg "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >"$LOGS/initdb.log" 2>&1 || {
+      cat "$LOGS/initdb.log" >&2
+      die "initdb failed"
+    }
   fi
   say "PostgreSQL: starting on 127.0.0.1:$PG_PORT"
   touch "$LOGS/postgres.log"

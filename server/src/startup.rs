@@ -18,6 +18,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::auth::password::Passwords;
 use crate::auth::{KeyRing, SigningKey};
+use crate::booking::finished::Finished;
 use crate::cache::{TtlCache, TtlMap};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
@@ -42,6 +43,8 @@ pub struct AppState {
     pub catalog: TtlCache<Vec<Segment>>,
     /// Pinged after a local write that queued outbox rows, so replication starts at once.
     pub outbox_wake: Notify,
+    /// Committed bookings every owner acknowledged, to be recorded in a batch.
+    pub finished: Finished,
 }
 
 impl AppState {
@@ -106,6 +109,7 @@ impl Application {
             passwords: Passwords::new(std::thread::available_parallelism().map_or(2, usize::from)),
             answers: TtlMap::new(catalog_ttl, 1024),
             outbox_wake: Notify::new(),
+            finished: Finished::default(),
         });
 
         let port = listener.local_addr()?.port();
@@ -145,6 +149,7 @@ impl Application {
         let workers: Vec<JoinHandle<()>> = vec![
             tokio::spawn(outbox::run(self.state.clone())),
             tokio::spawn(booking::recovery::run(self.state.clone())),
+            tokio::spawn(booking::finished::run(self.state.clone())),
             tokio::spawn(prefetch_peer_keys(self.state.clone())),
             tokio::spawn(federation::catalog::keep_fresh(self.state.clone())),
         ];

@@ -359,9 +359,9 @@ async fn two_phase(
     }
 
     if let Some(refusal) = refusal {
-        mark(state, booking_id, "aborted", false).await?;
+        mark_aborted(state, booking_id, false).await?;
         if finish_everywhere(state, request_id, booking_id, &owners, FinishAction::Abort).await {
-            mark(state, booking_id, "aborted", true).await?;
+            mark_aborted(state, booking_id, true).await?;
         }
         return Err(refusal);
     }
@@ -378,7 +378,7 @@ async fn two_phase(
     pause(state.settings.faults.pause_after_decision).await;
     let remote: Vec<AirlineCode> = groups.into_keys().collect();
     if finish_everywhere(state, request_id, booking_id, &remote, FinishAction::Commit).await {
-        mark(state, booking_id, "committed", true).await?;
+        state.finished.record(booking_id);
     }
     Ok(())
 }
@@ -512,13 +512,13 @@ async fn commit_decision(state: &AppState, user_id: Uuid, pass: &Pass, sells_her
     .await
 }
 
-/// Records an abort decision, or that every owner acknowledged the outcome. It never moves a
-/// committed booking anywhere but to `finished`: only [`commit_decision`] commits.
-pub async fn mark(state: &AppState, booking_id: Uuid, to: &str, finished: bool) -> ApiResult<()> {
-    let from: &[&str] = if to == "aborted" { &["preparing", "aborted"] } else { &[to] };
+/// Records the abort of a booking still `preparing` (never of a committed one), and whether
+/// every owner has acknowledged it.
+pub async fn mark_aborted(state: &AppState, booking_id: Uuid, finished: bool) -> ApiResult<()> {
     let mut conn = state.pool.get().await?;
-    diesel::update(bookings::table.find(booking_id).filter(bookings::state.eq_any(from)))
-        .set((bookings::state.eq(to), bookings::finished.eq(finished), bookings::updated_at.eq(Utc::now())))
+    let undecided = bookings::table.find(booking_id).filter(bookings::state.eq_any(["preparing", "aborted"]));
+    diesel::update(undecided)
+        .set((bookings::state.eq("aborted"), bookings::finished.eq(finished), bookings::updated_at.eq(Utc::now())))
         .execute(&mut conn)
         .await?;
     Ok(())

@@ -3,6 +3,7 @@
 //! interrupted.
 
 pub mod coordinator;
+pub mod finished;
 pub mod idempotency;
 pub mod participant;
 pub mod recovery;
