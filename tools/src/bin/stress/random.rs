@@ -311,8 +311,9 @@ struct Snapshot {
     taken: BTreeMap<SegmentKey, Result<BTreeSet<SeatCode>, String>>,
 }
 
-/// Snapshots until two in a row are equal (the outboxes have drained and the seat maps settled)
-/// or `timeout` is over; returns the last one.
+/// Snapshots until every server answers and two snapshots in a row are equal (the outboxes have
+/// drained and the seat maps settled), or `timeout` is over; returns the last one. A server that
+/// is down is not quiet: what it sold is still in its outbox, and it has not heard of the rest.
 async fn wait_for_quiet(
     servers: &[ApiClient],
     users: &[User],
@@ -324,7 +325,7 @@ async fn wait_for_quiet(
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now = snapshot(servers, users, segments).await;
-        if now == last {
+        if now == last && now.passes.iter().all(Option::is_some) {
             println!("quiet after {:.1} s", started.elapsed().as_secs_f64());
             return now;
         }
