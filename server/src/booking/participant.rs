@@ -144,6 +144,20 @@ pub async fn take(
     Err(HoldError::Db(diesel::result::Error::RollbackTransaction))
 }
 
+/// Whether any seat of the booking was taken on behalf of another coordinator than `airline`:
+/// only a booking's own coordinator may decide its outcome.
+pub async fn coordinated_by_another(
+    conn: &mut AsyncPgConnection,
+    booking_id: Uuid,
+    airline: &AirlineCode,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        seats::table.filter(seats::booking_id.eq(booking_id)).filter(seats::coordinator.ne(airline.as_str())),
+    ))
+    .get_result(conn)
+    .await
+}
+
 /// Turns the booking's holds into sales. Returns the seats changed (0 on a repeat).
 pub async fn commit(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<usize> {
     diesel::update(seats::table.filter(seats::booking_id.eq(booking_id)).filter(seats::status.eq("held")))

@@ -133,11 +133,18 @@ async fn hold(
 
 async fn finish(
     state: web::Data<AppState>,
-    _: ServiceCaller,
+    caller: ServiceCaller,
     path: web::Path<(Uuid, FinishAction)>,
 ) -> ApiResult<HttpResponse> {
     let (booking_id, action) = path.into_inner();
     let mut conn = state.pool.get().await?;
+    // Any airline may release a cancelled pass (it can be cancelled anywhere), but only the
+    // coordinator decides a booking.
+    if action != FinishAction::Release
+        && participant::coordinated_by_another(&mut conn, booking_id, &caller.airline).await?
+    {
+        return Err(ApiError::forbidden("only the booking's coordinator may commit or abort it"));
+    }
     let seats = match action {
         FinishAction::Commit => participant::commit(&mut conn, booking_id).await?,
         FinishAction::Abort => participant::abort(&mut conn, booking_id).await?,

@@ -251,6 +251,33 @@ async fn internal_routes_refuse_anyone_but_a_peer() {
 }
 
 #[tokio::test]
+async fn only_a_bookings_coordinator_decides_it() {
+    let fed = TestFederation::start(Options::demo()).await;
+    let client = fed.client();
+    let key =
+        |code: &str| SigningKey::load_or_generate(&fed.key_path(code), AirlineCode::parse(code).unwrap()).unwrap();
+    let (a, c) = (tokens::issue_service(&key("a")).unwrap(), tokens::issue_service(&key("c")).unwrap());
+    let segment = first_segment(&client, &fed.url("b"), "b").await["segment_id"].as_str().unwrap().to_owned();
+    let booking = uuid::Uuid::new_v4();
+    let b = fed.url("b");
+    let hold = json!({"booking_id": booking, "coordinator": "a", "legs": [{"segment_id": segment, "seat": "1A"}]});
+    client.post(&format!("{b}/internal/v1/holds"), Some(&c), &hold).await.assert_problem(403, "forbidden");
+    assert_eq!(client.post(&format!("{b}/internal/v1/holds"), Some(&a), &hold).await.status, 200);
+    for action in ["commit", "abort"] {
+        let url = format!("{b}/internal/v1/holds/{booking}/{action}");
+        client.post(&url, Some(&c), &json!(null)).await.assert_problem(403, "forbidden");
+    }
+    assert_eq!(seat_state(&fed.app("b").db, &segment, "1A").await.0, "held", "c could not decide a's booking");
+    assert_eq!(
+        client.post(&format!("{b}/internal/v1/holds/{booking}/commit"), Some(&a), &json!(null)).await.status,
+        200
+    );
+    assert_eq!(seat_state(&fed.app("b").db, &segment, "1A").await.0, "sold");
+    let bogus = client.post(&format!("{b}/internal/v1/holds/{booking}/explode"), Some(&a), &json!(null)).await;
+    bogus.assert_problem(400, "invalid_path");
+}
+
+#[tokio::test]
 async fn a_dead_peer_gives_partial_answers_then_catches_up() {
     let mut fed = ProcessFederation::start(Options::demo()).await;
     let client = Client::default();
