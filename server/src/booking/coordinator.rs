@@ -502,7 +502,7 @@ async fn commit_decision(state: &AppState, user_id: Uuid, pass: &Pass, sells_her
                 return Ok(false);
             }
             if sells_here {
-                participant::commit(conn, pass.pass_id).await?;
+                participant::commit(conn, pass.pass_id, None).await?;
             }
             record_pass(state, conn, user_id, pass).await?;
             Ok(true)
@@ -536,8 +536,8 @@ pub async fn finish_everywhere(
         if *airline == state.settings.airline {
             let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
             let done = match action {
-                FinishAction::Commit => participant::commit(&mut conn, booking_id).await,
-                FinishAction::Abort => participant::abort(&mut conn, booking_id).await,
+                FinishAction::Commit => participant::commit(&mut conn, booking_id, None).await,
+                FinishAction::Abort => participant::abort(&mut conn, booking_id, None).await,
                 FinishAction::Release => participant::release(&mut conn, booking_id).await,
             };
             return done.map(drop).map_err(|e| e.to_string());

@@ -145,7 +145,7 @@ pub async fn take(
 }
 
 /// Whether any seat of the booking was taken on behalf of another coordinator than `airline`:
-/// only a booking's own coordinator may decide its outcome.
+/// asked only when a decision from `airline` changed nothing, to tell a repeat from an intruder.
 pub async fn coordinated_by_another(
     conn: &mut AsyncPgConnection,
     booking_id: Uuid,
@@ -158,34 +158,49 @@ pub async fn coordinated_by_another(
     .await
 }
 
-/// Turns the booking's holds into sales. Returns the seats changed (0 on a repeat).
-pub async fn commit(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<usize> {
-    diesel::update(seats::table.filter(seats::booking_id.eq(booking_id)).filter(seats::status.eq("held")))
-        .set((seats::status.eq("sold"), seats::held_until.eq(None::<DateTime<Utc>>)))
-        .execute(conn)
-        .await
+/// Turns the booking's holds into sales; with `by`, only holds taken for that coordinator.
+/// Returns the seats changed (0 on a repeat).
+pub async fn commit(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<&AirlineCode>) -> QueryResult<usize> {
+    let held = seats::table.filter(seats::booking_id.eq(booking_id)).filter(seats::status.eq("held"));
+    let sold = (seats::status.eq("sold"), seats::held_until.eq(None::<DateTime<Utc>>));
+    match by {
+        Some(coordinator) => {
+            diesel::update(held.filter(seats::coordinator.eq(coordinator.as_str()))).set(sold).execute(conn).await
+        }
+        None => diesel::update(held).set(sold).execute(conn).await,
+    }
 }
 
-/// Frees the booking's holds; sold seats are never touched.
-pub async fn abort(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<usize> {
-    free(conn, booking_id, &["held"]).await
+/// Frees the booking's holds (with `by`, only those taken for that coordinator); sold seats are
+/// never touched.
+pub async fn abort(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<&AirlineCode>) -> QueryResult<usize> {
+    free(conn, booking_id, &["held"], by).await
 }
 
 /// Frees every seat of a cancelled pass, held or sold.
 pub async fn release(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<usize> {
-    free(conn, booking_id, &["held", "sold"]).await
+    free(conn, booking_id, &["held", "sold"], None).await
 }
 
-async fn free(conn: &mut AsyncPgConnection, booking_id: Uuid, from: &[&str]) -> QueryResult<usize> {
-    diesel::update(seats::table.filter(seats::booking_id.eq(booking_id)).filter(seats::status.eq_any(from)))
-        .set((
-            seats::status.eq("available"),
-            seats::booking_id.eq(None::<Uuid>),
-            seats::held_until.eq(None::<DateTime<Utc>>),
-            seats::coordinator.eq(None::<String>),
-        ))
-        .execute(conn)
-        .await
+async fn free(
+    conn: &mut AsyncPgConnection,
+    booking_id: Uuid,
+    from: &[&str],
+    by: Option<&AirlineCode>,
+) -> QueryResult<usize> {
+    let taken = seats::table.filter(seats::booking_id.eq(booking_id)).filter(seats::status.eq_any(from));
+    let available = (
+        seats::status.eq("available"),
+        seats::booking_id.eq(None::<Uuid>),
+        seats::held_until.eq(None::<DateTime<Utc>>),
+        seats::coordinator.eq(None::<String>),
+    );
+    match by {
+        Some(coordinator) => {
+            diesel::update(taken.filter(seats::coordinator.eq(coordinator.as_str()))).set(available).execute(conn).await
+        }
+        None => diesel::update(taken).set(available).execute(conn).await,
+    }
 }
 
 /// Bookings with a hold past its deadline, and the coordinator to ask about each.

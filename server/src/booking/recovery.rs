@@ -126,11 +126,11 @@ async fn resolve_expired_holds(state: &AppState) -> anyhow::Result<()> {
         };
         match asked {
             Ok(Decision::Committed) => {
-                participant::commit(&mut conn, booking_id).await?;
+                participant::commit(&mut conn, booking_id, None).await?;
                 tracing::info!(%booking_id, "expired hold sold: the coordinator committed");
             }
             Ok(Decision::Aborted | Decision::Unknown) => {
-                participant::abort(&mut conn, booking_id).await?;
+                participant::abort(&mut conn, booking_id, None).await?;
                 tracing::info!(%booking_id, "expired hold freed: the coordinator aborted or never knew it");
             }
             Ok(Decision::Preparing) => {

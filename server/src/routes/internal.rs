@@ -139,17 +139,19 @@ async fn finish(
     let (booking_id, action) = path.into_inner();
     let mut conn = state.pool.get().await?;
     // Any airline may release a cancelled pass (it can be cancelled anywhere), but only the
-    // coordinator decides a booking.
-    if action != FinishAction::Release
-        && participant::coordinated_by_another(&mut conn, booking_id, &caller.airline).await?
-    {
-        return Err(ApiError::forbidden("only the booking's coordinator may commit or abort it"));
-    }
+    // coordinator decides a booking: a decision only touches the seats held for its sender.
+    let by = Some(&caller.airline);
     let seats = match action {
-        FinishAction::Commit => participant::commit(&mut conn, booking_id).await?,
-        FinishAction::Abort => participant::abort(&mut conn, booking_id).await?,
+        FinishAction::Commit => participant::commit(&mut conn, booking_id, by).await?,
+        FinishAction::Abort => participant::abort(&mut conn, booking_id, by).await?,
         FinishAction::Release => participant::release(&mut conn, booking_id).await?,
     };
+    let intruder = seats == 0
+        && action != FinishAction::Release
+        && participant::coordinated_by_another(&mut conn, booking_id, &caller.airline).await?;
+    if intruder {
+        return Err(ApiError::forbidden("only the booking's coordinator may commit or abort it"));
+    }
     Ok(HttpResponse::Ok().json(SeatsChanged { booking_id, seats: seats as u64 }))
 }
 
