@@ -18,7 +18,6 @@ use passcom_shared::api::{BookingRequest, LegRequest, Money, Pass, PassLeg, Pass
 use passcom_shared::client::{FinishAction, PeerError};
 use passcom_shared::internal::{HoldLeg, HoldRequest, ReplicatedPass, SegmentFilter};
 use passcom_shared::{AirlineCode, SegmentId};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::idempotency::{self, Earlier, IdempotencyKey};
@@ -36,7 +35,7 @@ use crate::startup::AppState;
 pub const MAX_LEGS: usize = 6;
 
 /// A leg as the coordinator logs it: what was asked, and the segment it resolved to.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct PlannedLeg {
     pub seat: passcom_shared::SeatCode,
     pub segment: Segment,
@@ -393,7 +392,16 @@ async fn log_intent(
     key: Option<&IdempotencyKey>,
 ) -> ApiResult<()> {
     let own = &state.settings.airline;
-    let legs_json = serde_json::to_value(legs).map_err(ApiError::internal)?;
+    // Recovery needs only who owns which seat; the segments' details live in the pass.
+    let logged: Vec<LegRequest> = legs
+        .iter()
+        .map(|l| LegRequest {
+            airline: l.airline().clone(),
+            segment_id: l.segment.segment_id.clone(),
+            seat: l.seat.clone(),
+        })
+        .collect();
+    let legs_json = serde_json::to_value(logged).map_err(ApiError::internal)?;
     let held_until = participant::hold_deadline(state.settings.hold_ttl);
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, ApiError, _>(|conn| {

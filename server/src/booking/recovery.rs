@@ -10,12 +10,13 @@ use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use passcom_shared::api::LegRequest;
 use passcom_shared::client::FinishAction;
 use passcom_shared::internal::Decision;
 use passcom_shared::AirlineCode;
 use uuid::Uuid;
 
-use super::coordinator::{finish_everywhere, PlannedLeg};
+use super::coordinator::finish_everywhere;
 use super::participant;
 use crate::schema::bookings;
 use crate::startup::AppState;
@@ -71,8 +72,8 @@ async fn drive_decided(state: &AppState) -> anyhow::Result<()> {
                 .load(conn)
                 .await?;
             for (booking_id, decided, legs) in due {
-                let legs: Vec<PlannedLeg> = serde_json::from_value(legs)?;
-                let mut owners: Vec<AirlineCode> = legs.iter().map(|l| l.segment.airline.clone()).collect();
+                let legs: Vec<LegRequest> = serde_json::from_value(legs)?;
+                let mut owners: Vec<AirlineCode> = legs.into_iter().map(|l| l.airline).collect();
                 owners.sort();
                 owners.dedup();
                 let action = if decided == "committed" { FinishAction::Commit } else { FinishAction::Abort };
