@@ -78,7 +78,7 @@ diesel::table! {
         id -> Int8,
         peer -> Text,
         kind -> Text,
-        payload -> Jsonb,
+        payload -> Json,
         attempts -> Int4,
         next_attempt_at -> Timestamptz,
         last_error -> Nullable<Text>,

@@ -1,0 +1,1 @@
+ALTER TABLE outbox ALTER COLUMN payload TYPE jsonb USING payload::jsonb;
