@@ -2,21 +2,19 @@
 //! airline is down. A pass only moves from `confirmed` to `cancelled`, so replicated updates
 //! can arrive in any order and in any number.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use passcom_shared::api::{Money, Pass, PassLeg, PassStatus};
 use passcom_shared::internal::ReplicatedPass;
-use passcom_shared::{AirlineCode, SeatCode, SegmentId};
+use passcom_shared::AirlineCode;
 use uuid::Uuid;
 
 use crate::booking::participant;
 use crate::error::{ApiError, ApiResult};
 use crate::outbox::{self, Replicated};
-use crate::schema::{pass_legs, passes};
+use crate::schema::passes;
 use crate::startup::AppState;
 
 fn status_str(status: PassStatus) -> &'static str {
@@ -30,6 +28,7 @@ fn status_str(status: PassStatus) -> &'static str {
 pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -> QueryResult<()> {
     let pass = &replicated.pass;
     let status = status_str(pass.status);
+    let legs = serde_json::to_value(&pass.legs).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     let insert = diesel::insert_into(passes::table)
         .values((
             passes::pass_id.eq(pass.pass_id),
@@ -39,41 +38,19 @@ pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -
             passes::created_at.eq(pass.created_at),
             passes::total_cents.eq(pass.total_price.cents),
             passes::currency.eq(&pass.total_price.currency),
+            passes::legs.eq(&legs),
         ))
         .on_conflict(passes::pass_id);
     match pass.status {
         PassStatus::Cancelled => insert.do_update().set(passes::status.eq(status)).execute(conn).await?,
         PassStatus::Confirmed => insert.do_nothing().execute(conn).await?,
     };
-    let legs: Vec<_> = pass
-        .legs
-        .iter()
-        .enumerate()
-        .map(|(i, leg)| {
-            (
-                pass_legs::pass_id.eq(pass.pass_id),
-                pass_legs::leg_no.eq(i16::try_from(i).unwrap_or(i16::MAX)),
-                pass_legs::airline.eq(leg.airline.as_str()),
-                pass_legs::segment_id.eq(leg.segment_id.as_str()),
-                pass_legs::flight_no.eq(&leg.flight_no),
-                pass_legs::origin.eq(&leg.origin),
-                pass_legs::destination.eq(&leg.destination),
-                pass_legs::departs_at.eq(leg.departs_at),
-                pass_legs::arrives_at.eq(leg.arrives_at),
-                pass_legs::seat.eq(leg.seat.as_str()),
-                pass_legs::price_cents.eq(leg.price.cents),
-                pass_legs::currency.eq(&leg.price.currency),
-            )
-        })
-        .collect();
-    diesel::insert_into(pass_legs::table).values(legs).on_conflict_do_nothing().execute(conn).await?;
     Ok(())
 }
 
-type PassRow = (Uuid, String, String, DateTime<Utc>, i64, String);
-type LegRow = (Uuid, String, String, String, String, String, DateTime<Utc>, DateTime<Utc>, String, i64, String);
+type PassRow = (Uuid, String, String, DateTime<Utc>, i64, String, serde_json::Value);
 
-/// The user's passes, newest first; `only` narrows to one pass. Two queries, whatever the count.
+/// The user's passes, newest first; `only` narrows to one pass. One query, whatever the count.
 pub async fn for_user(conn: &mut AsyncPgConnection, user_id: Uuid, only: Option<Uuid>) -> QueryResult<Vec<Pass>> {
     let mut query = passes::table
         .filter(passes::user_id.eq(user_id))
@@ -84,6 +61,7 @@ pub async fn for_user(conn: &mut AsyncPgConnection, user_id: Uuid, only: Option<
             passes::created_at,
             passes::total_cents,
             passes::currency,
+            passes::legs,
         ))
         .order((passes::created_at.desc(), passes::pass_id))
         .into_boxed();
@@ -91,56 +69,18 @@ pub async fn for_user(conn: &mut AsyncPgConnection, user_id: Uuid, only: Option<
         query = query.filter(passes::pass_id.eq(pass_id));
     }
     let rows: Vec<PassRow> = query.load(conn).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-    let leg_rows: Vec<LegRow> = pass_legs::table
-        .filter(pass_legs::pass_id.eq_any(&ids))
-        .order((pass_legs::pass_id, pass_legs::leg_no))
-        .select((
-            pass_legs::pass_id,
-            pass_legs::airline,
-            pass_legs::segment_id,
-            pass_legs::flight_no,
-            pass_legs::origin,
-            pass_legs::destination,
-            pass_legs::departs_at,
-            pass_legs::arrives_at,
-            pass_legs::seat,
-            pass_legs::price_cents,
-            pass_legs::currency,
-        ))
-        .load(conn)
-        .await?;
-    let mut legs: HashMap<Uuid, Vec<PassLeg>> = HashMap::new();
-    for (pass_id, airline, segment_id, flight_no, origin, destination, departs_at, arrives_at, seat, cents, currency) in
-        leg_rows
-    {
-        let (Ok(airline), Ok(segment_id), Ok(seat)) =
-            (AirlineCode::parse(&airline), SegmentId::parse(&segment_id), SeatCode::parse(&seat))
-        else {
-            tracing::error!(%pass_id, "stored pass leg does not parse; skipped");
-            continue;
-        };
-        legs.entry(pass_id).or_default().push(PassLeg {
-            airline,
-            segment_id,
-            flight_no,
-            origin,
-            destination,
-            departs_at,
-            arrives_at,
-            seat,
-            price: Money { cents, currency },
-        });
-    }
     Ok(rows
         .into_iter()
-        .filter_map(|(pass_id, status, sold_by, created_at, total_cents, currency)| {
+        .filter_map(|(pass_id, status, sold_by, created_at, total_cents, currency, legs)| {
+            let legs: Vec<PassLeg> = serde_json::from_value(legs)
+                .inspect_err(|e| tracing::error!(%pass_id, error = %e, "stored pass legs do not parse; pass skipped"))
+                .ok()?;
             Some(Pass {
                 pass_id,
                 status: if status == "cancelled" { PassStatus::Cancelled } else { PassStatus::Confirmed },
                 created_at,
                 sold_by: AirlineCode::parse(&sold_by).ok()?,
-                legs: legs.remove(&pass_id).unwrap_or_default(),
+                legs,
                 total_price: Money { cents: total_cents, currency },
             })
         })

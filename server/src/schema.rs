@@ -45,23 +45,7 @@ diesel::table! {
         created_at -> Timestamptz,
         total_cents -> Int8,
         currency -> Text,
-    }
-}
-
-diesel::table! {
-    pass_legs (pass_id, leg_no) {
-        pass_id -> Uuid,
-        leg_no -> Int2,
-        airline -> Text,
-        segment_id -> Text,
-        flight_no -> Text,
-        origin -> Text,
-        destination -> Text,
-        departs_at -> Timestamptz,
-        arrives_at -> Timestamptz,
-        seat -> Text,
-        price_cents -> Int8,
-        currency -> Text,
+        legs -> Json,
     }
 }
 
@@ -111,5 +95,4 @@ diesel::table! {
 }
 
 diesel::joinable!(seats -> segments (segment_id));
-diesel::joinable!(pass_legs -> passes (pass_id));
-diesel::allow_tables_to_appear_in_same_query!(segments, seats, passes, pass_legs);
+diesel::allow_tables_to_appear_in_same_query!(segments, seats);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::RunQueryDsl;
-use passcom_server::schema::{pass_legs, passes, seats};
+use passcom_server::schema::{passes, seats};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -182,17 +182,14 @@ async fn all_passes(fed: &ProcessFederation) -> HashMap<Uuid, Vec<(String, Vec<L
     let mut out: HashMap<Uuid, Vec<(String, Vec<Leg>)>> = HashMap::new();
     for code in AIRLINES {
         let mut conn = fed.db(code).conn().await;
-        let rows: Vec<(Uuid, String)> =
-            passes::table.select((passes::pass_id, passes::status)).load(&mut conn).await.unwrap();
-        let legs: Vec<(Uuid, String, String, String)> = pass_legs::table
-            .order((pass_legs::pass_id, pass_legs::leg_no))
-            .select((pass_legs::pass_id, pass_legs::airline, pass_legs::segment_id, pass_legs::seat))
-            .load(&mut conn)
-            .await
-            .unwrap();
-        for (pass_id, status) in rows {
-            let mine =
-                legs.iter().filter(|l| l.0 == pass_id).map(|l| (l.1.clone(), l.2.clone(), l.3.clone())).collect();
+        let rows: Vec<(Uuid, String, serde_json::Value)> =
+            passes::table.select((passes::pass_id, passes::status, passes::legs)).load(&mut conn).await.unwrap();
+        for (pass_id, status, legs) in rows {
+            let legs: Vec<passcom_shared::api::PassLeg> = serde_json::from_value(legs).unwrap();
+            let mine = legs
+                .into_iter()
+                .map(|l| (l.airline.to_string(), l.segment_id.to_string(), l.seat.to_string()))
+                .collect();
             out.entry(pass_id).or_default().push((status, mine));
         }
     }
