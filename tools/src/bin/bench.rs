@@ -342,8 +342,11 @@ fn pgbench(url: &str, clients: usize, seconds: u64) -> Result<Row> {
         "\\set s random(1, 200)\n\\set r random(1, 99)\n\\set l random(1, 10)\nBEGIN;\n\
          UPDATE seats SET status = 'held', booking_id = gen_random_uuid(), held_until = now() + interval '10 minutes' \
          WHERE segment_id = 'S' || :s AND seat = :r || substr('ABCDEFGHJK', :l, 1) AND status = 'available';\n\
-         INSERT INTO passes (pass_id, user_id, status, sold_by, created_at, total_cents, currency) \
-         VALUES (gen_random_uuid(), gen_random_uuid(), 'confirmed', 'a', now(), 10000, 'BRL');\nEND;\n",
+         INSERT INTO passes (pass_id, user_id, status, sold_by, created_at, total_cents, currency, legs) \
+         VALUES (gen_random_uuid(), gen_random_uuid(), 'confirmed', 'a', now(), 10000, 'BRL', '[{\"airline\": \"a\", \
+         \"segment_id\": \"S1\", \"flight_no\": \"PGB\", \"origin\": \"x\", \"destination\": \"y\", \
+         \"departs_at\": \"2030-01-01T10:00:00Z\", \"arrives_at\": \"2030-01-01T11:00:00Z\", \"seat\": \"1A\", \
+         \"price\": {\"amount\": \"100.00\", \"currency\": \"BRL\"}}]');\nEND;\n",
     )?;
     let output = Command::new("pgbench")
         .args(["-n", "-c", &clients.to_string(), "-j", "2", "-T", &seconds.to_string(), "-f"])
