@@ -155,6 +155,14 @@ pub async fn load(
     .execute(conn)
     .await
     .context("inserting seats")?;
+    diesel::sql_query(
+        "UPDATE segments s SET seats_total = (SELECT count(*) FROM seats t WHERE t.segment_id = s.segment_id)
+          WHERE s.segment_id = ANY($1)",
+    )
+    .bind::<Array<Text>, _>(&ids)
+    .execute(conn)
+    .await
+    .context("counting seats")?;
     Ok(Loaded { segments, seats })
 }
 

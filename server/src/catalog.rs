@@ -56,15 +56,15 @@ impl SegmentRow {
 const SEGMENTS_WITH_COUNTS: &str = "
     SELECT s.segment_id, s.flight_no, s.origin, s.destination, s.departs_at, s.arrives_at,
            s.price_cents, s.currency,
-           count(st.seat) AS seats_total,
-           count(st.seat) FILTER (WHERE st.status = 'available') AS seats_available
+           s.seats_total::bigint AS seats_total,
+           s.seats_total - coalesce(t.taken, 0) AS seats_available
       FROM segments s
-      LEFT JOIN seats st ON st.segment_id = s.segment_id
+      LEFT JOIN (SELECT segment_id, count(*) AS taken FROM seats WHERE status <> 'available' GROUP BY segment_id) t
+        ON t.segment_id = s.segment_id
      WHERE s.departs_at > now()
        AND ($1::text IS NULL OR s.origin_key = $1)
        AND ($2::text IS NULL OR s.destination_key = $2)
        AND ($3::text[] IS NULL OR s.segment_id = ANY($3))
-     GROUP BY s.segment_id
      ORDER BY s.departs_at, s.segment_id";
 
 /// Future segments of this airline, filtered by city (case and accents ignored).

@@ -12,6 +12,7 @@ diesel::table! {
         arrives_at -> Timestamptz,
         price_cents -> Int8,
         currency -> Text,
+        seats_total -> Int4,
     }
 }
 
