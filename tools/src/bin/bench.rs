@@ -21,7 +21,7 @@ use passcom_tools::users::create_users;
 use passcom_tools::DEFAULT_SERVERS;
 
 const USAGE: &str = "\
-Usage: bench --run RUN [--servers a,b,c URLs] [--clients 16] [--seconds 10] [--segments 20]
+Usage: bench --run RUN [--servers a,b,c URLs] [--clients 16] [--seconds 10] [--segments 30]
              [--pgbench-url URL] [--pids a=PID,b=PID,c=PID] [--kill c]
 
 Rows: the database's limit (pgbench: one conditional seat UPDATE + one pass INSERT per
@@ -97,7 +97,7 @@ async fn run() -> Result<()> {
     let urls = list(&args.get_or("--servers", DEFAULT_SERVERS.to_owned())?);
     let clients: usize = args.get_or("--clients", 16)?;
     let seconds: u64 = args.get_or("--seconds", 10)?;
-    let segments: u32 = args.get_or("--segments", 20)?;
+    let segments: u32 = args.get_or("--segments", 30)?;
     if segments < 4 {
         bail!("--segments must be at least 4");
     }
