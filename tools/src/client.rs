@@ -157,6 +157,12 @@ impl ApiClient {
         })
     }
 
+    /// A booking whose 201 body is read but not decoded (see [`ApiClient::get_undecoded`]).
+    pub async fn book_undecoded(&self, token: &str, request: &BookingRequest) -> CallResult<usize> {
+        let req = self.request(Method::POST, "/api/v1/bookings", Some(token)).json(request);
+        Self::send_raw(req, StatusCode::CREATED).await.map(|b| b.len())
+    }
+
     /// A GET whose 200 body is read but not decoded: a load generator that parsed every search
     /// answer would spend the cores the servers need. Returns the body's size.
     pub async fn get_undecoded(&self, path: &str, query: &[(&str, &str)]) -> CallResult<usize> {

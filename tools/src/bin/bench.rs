@@ -149,7 +149,7 @@ async fn run() -> Result<()> {
         let (server, token, airline) = (b.clone(), users[client].token.clone(), b_code.clone());
         async move {
             let request = BookingRequest { legs: vec![LegRequest { airline, segment_id: segment, seat }] };
-            outcome(&server.book(&token, &request, None).await)
+            outcome(&server.book_undecoded(&token, &request).await)
         }
     })
     .await;
@@ -178,7 +178,7 @@ async fn run() -> Result<()> {
         async move {
             let legs =
                 legs.into_iter().map(|(airline, segment_id)| LegRequest { airline, segment_id, seat: seat.clone() });
-            outcome(&server.book(&token, &BookingRequest { legs: legs.collect() }, None).await)
+            outcome(&server.book_undecoded(&token, &BookingRequest { legs: legs.collect() }).await)
         }
     })
     .await;
