@@ -1,5 +1,6 @@
 //! The outbox: writes other airlines must see are stored here in the same transaction as the
-//! local change, one row per receiving peer, and a worker delivers them until acknowledged.
+//! local change, one row per write naming the peers still to receive it, and a worker delivers
+//! them until every peer has acknowledged.
 //! Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several replicas of one airline can run
 //! the worker side by side. Each round sends a peer everything due for it in one call, applied
 //! there in one transaction; every write is an idempotent upsert, so a delivery repeated after
@@ -37,11 +38,12 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, peers: &[AirlineCode], messag
         return Ok(());
     }
     let payload = serde_json::to_value(message).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    let rows: Vec<_> = peers
-        .iter()
-        .map(|peer| (outbox::peer.eq(peer.as_str()), outbox::kind.eq(kind(message)), outbox::payload.eq(&payload)))
-        .collect();
-    diesel::insert_into(outbox::table).values(rows).execute(conn).await.map(drop)
+    let peers: Vec<&str> = peers.iter().map(AirlineCode::as_str).collect();
+    diesel::insert_into(outbox::table)
+        .values((outbox::peers.eq(peers), outbox::kind.eq(kind(message)), outbox::payload.eq(&payload)))
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 const BATCH: i64 = 200;
@@ -68,10 +70,12 @@ pub async fn run(state: actix_web::web::Data<AppState>) {
     }
 }
 
-type Row = (i64, String, serde_json::Value, i32);
+/// `(id, peers still to receive it, payload, attempts)`
+type Row = (i64, Vec<String>, serde_json::Value, i32);
 
-/// One round: claims due rows, sends each peer its rows in one call (all peers in parallel),
-/// deletes what was acknowledged and reschedules the rest with backoff. Returns the rows claimed.
+/// One round: claims due rows, sends each peer its messages in one call (all peers in
+/// parallel), then deletes the rows every peer has acknowledged and, for the others, keeps only
+/// the peers still missing and backs off. Returns the rows claimed.
 pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, anyhow::Error, _>(|conn| {
@@ -80,52 +84,61 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
                 .filter(outbox::next_attempt_at.le(Utc::now()))
                 .order(outbox::id)
                 .limit(BATCH)
-                .select((outbox::id, outbox::peer, outbox::payload, outbox::attempts))
+                .select((outbox::id, outbox::peers, outbox::payload, outbox::attempts))
                 .for_update()
                 .skip_locked()
                 .load(conn)
                 .await?;
-            let claimed = due.len();
-            let mut by_peer: BTreeMap<String, Vec<Row>> = BTreeMap::new();
-            for row in due {
-                by_peer.entry(row.1.clone()).or_default().push(row);
-            }
-            let outcomes = join_all(by_peer.into_iter().map(|(peer, rows)| deliver_to_peer(state, peer, rows))).await;
-            let mut delivered = Vec::new();
-            for (rows, failure) in outcomes {
-                match failure {
-                    None => delivered.extend(rows.iter().map(|r| r.0)),
-                    Some(why) => {
-                        for (id, _, _, attempts) in rows {
-                            diesel::update(outbox::table.find(id))
-                                .set((
-                                    outbox::attempts.eq(attempts + 1),
-                                    outbox::next_attempt_at.eq(Utc::now() + backoff(attempts)),
-                                    outbox::last_error.eq(why.chars().take(500).collect::<String>()),
-                                ))
-                                .execute(conn)
-                                .await?;
-                        }
-                    }
+            let mut by_peer: BTreeMap<&str, Vec<(i64, &serde_json::Value)>> = BTreeMap::new();
+            for (id, peers, payload, _) in &due {
+                for peer in peers {
+                    by_peer.entry(peer.as_str()).or_default().push((*id, payload));
                 }
             }
-            diesel::delete(outbox::table.filter(outbox::id.eq_any(&delivered))).execute(conn).await?;
-            Ok(claimed)
+            let failed: BTreeMap<&str, String> = join_all(
+                by_peer
+                    .into_iter()
+                    .map(|(peer, rows)| async move { (peer, deliver_to_peer(state, peer, &rows).await) }),
+            )
+            .await
+            .into_iter()
+            .filter_map(|(peer, failure)| Some((peer, failure?)))
+            .collect();
+            let mut done = Vec::new();
+            for (id, peers, _, attempts) in &due {
+                let missing: Vec<&str> = peers.iter().map(String::as_str).filter(|p| failed.contains_key(p)).collect();
+                if missing.is_empty() {
+                    done.push(*id);
+                    continue;
+                }
+                let why: Vec<&str> = missing.iter().filter_map(|p| failed.get(p).map(String::as_str)).collect();
+                diesel::update(outbox::table.find(id))
+                    .set((
+                        outbox::peers.eq(&missing),
+                        outbox::attempts.eq(attempts + 1),
+                        outbox::next_attempt_at.eq(Utc::now() + backoff(*attempts)),
+                        outbox::last_error.eq(why.join("; ").chars().take(500).collect::<String>()),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+            diesel::delete(outbox::table.filter(outbox::id.eq_any(&done))).execute(conn).await?;
+            Ok(due.len())
         }
         .scope_boxed()
     })
     .await
 }
 
-/// Sends one peer its rows; `None` when it acknowledged them all, else why not.
-async fn deliver_to_peer(state: &AppState, peer_code: String, rows: Vec<Row>) -> (Vec<Row>, Option<String>) {
-    let Some(peer) = AirlineCode::parse(&peer_code).ok().and_then(|code| state.federation.peer(&code)) else {
+/// Sends one peer its messages; `None` when it acknowledged them all, else why not.
+async fn deliver_to_peer(state: &AppState, peer_code: &str, rows: &[(i64, &serde_json::Value)]) -> Option<String> {
+    let Some(peer) = AirlineCode::parse(peer_code).ok().and_then(|code| state.federation.peer(&code)) else {
         tracing::error!(peer = %peer_code, rows = rows.len(), "outbox rows for an airline that is not a peer; dropped");
-        return (rows, None);
+        return None;
     };
     let mut messages = Vec::with_capacity(rows.len());
-    for (id, _, payload, _) in &rows {
-        match serde_json::from_value::<Replicated>(payload.clone()) {
+    for (id, payload) in rows {
+        match serde_json::from_value::<Replicated>((*payload).clone()) {
             Ok(message) => messages.push(message),
             Err(e) => tracing::error!(id, error = %e, "outbox row with an unreadable payload; dropped"),
         }
@@ -134,17 +147,17 @@ async fn deliver_to_peer(state: &AppState, peer_code: String, rows: Vec<Row>) ->
     let request_id = format!("outbox-{}", Uuid::new_v4());
     match state.federation.call(peer, "replicate", &request_id, |ctx| peer.client.replicate(ctx, &batch)).await {
         Ok(receipt) => {
-            state.metrics.outbox_delivery(&peer_code, "delivered", receipt.applied);
+            state.metrics.outbox_delivery(peer_code, "delivered", receipt.applied);
             if receipt.refused > 0 {
-                state.metrics.outbox_delivery(&peer_code, "refused", receipt.refused);
+                state.metrics.outbox_delivery(peer_code, "refused", receipt.refused);
             }
-            (rows, None)
+            None
         }
         Err(e) => {
             // Refusals of the whole batch (auth, format) are kept too: losing a write is worse
             // than retrying one that a fixed peer will accept.
-            state.metrics.outbox_delivery(&peer_code, "retry", rows.len());
-            (rows, Some(e.to_string()))
+            state.metrics.outbox_delivery(peer_code, "retry", rows.len());
+            Some(e.to_string())
         }
     }
 }

@@ -61,13 +61,13 @@ diesel::table! {
 diesel::table! {
     outbox (id) {
         id -> Int8,
-        peer -> Text,
         kind -> Text,
         payload -> Json,
         attempts -> Int4,
         next_attempt_at -> Timestamptz,
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
+        peers -> Array<Text>,
     }
 }
 
