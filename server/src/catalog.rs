@@ -5,11 +5,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use passcom_shared::api::{Money, SeatAvailability, Segment, SegmentDetail};
-use passcom_shared::city::city_key;
-use passcom_shared::internal::SegmentFilter;
 use passcom_shared::{AirlineCode, SeatCode, SegmentId};
 
-use crate::schema::{seats, segments};
+use crate::schema::seats;
 
 #[derive(Debug, QueryableByName)]
 struct SegmentRow {
@@ -62,18 +60,12 @@ const SEGMENTS_WITH_COUNTS: &str = "
       LEFT JOIN (SELECT segment_id, count(*) AS taken FROM seats WHERE status <> 'available' GROUP BY segment_id) t
         ON t.segment_id = s.segment_id
      WHERE s.departs_at > now()
-       AND ($1::text IS NULL OR s.origin_key = $1)
-       AND ($2::text IS NULL OR s.destination_key = $2)
-       AND ($3::text[] IS NULL OR s.segment_id = ANY($3))
+       AND ($1::text[] IS NULL OR s.segment_id = ANY($1))
      ORDER BY s.departs_at, s.segment_id";
 
-/// Future segments of this airline, filtered by city (case and accents ignored).
-pub async fn list(
-    conn: &mut AsyncPgConnection,
-    airline: &AirlineCode,
-    filter: &SegmentFilter,
-) -> QueryResult<Vec<Segment>> {
-    query(conn, airline, filter, None).await
+/// Every future segment of this airline; searches filter this (cached) list in memory.
+pub async fn list(conn: &mut AsyncPgConnection, airline: &AirlineCode) -> QueryResult<Vec<Segment>> {
+    query(conn, airline, None).await
 }
 
 /// The listed segments, with availability; unknown or departed ones are simply absent.
@@ -83,21 +75,16 @@ pub async fn by_ids(
     ids: &[SegmentId],
 ) -> QueryResult<Vec<Segment>> {
     let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
-    query(conn, airline, &SegmentFilter::default(), Some(ids)).await
+    query(conn, airline, Some(ids)).await
 }
 
 async fn query(
     conn: &mut AsyncPgConnection,
     airline: &AirlineCode,
-    filter: &SegmentFilter,
     ids: Option<Vec<String>>,
 ) -> QueryResult<Vec<Segment>> {
-    let rows: Vec<SegmentRow> = diesel::sql_query(SEGMENTS_WITH_COUNTS)
-        .bind::<Nullable<Text>, _>(filter.origin.as_deref().map(city_key))
-        .bind::<Nullable<Text>, _>(filter.destination.as_deref().map(city_key))
-        .bind::<Nullable<Array<Text>>, _>(ids)
-        .load(conn)
-        .await?;
+    let rows: Vec<SegmentRow> =
+        diesel::sql_query(SEGMENTS_WITH_COUNTS).bind::<Nullable<Array<Text>>, _>(ids).load(conn).await?;
     Ok(rows.into_iter().filter_map(|r| r.into_segment(airline)).collect())
 }
 
@@ -127,11 +114,4 @@ pub fn seat_order(seat: &SeatCode) -> (u32, String) {
     let s = seat.as_str();
     let (row, letter) = s.split_at(s.len() - 1);
     (row.parse().unwrap_or(u32::MAX), letter.to_owned())
-}
-
-/// Whether a segment exists at all, departed or not, so a caller can tell 404 from 409.
-pub async fn exists(conn: &mut AsyncPgConnection, id: &SegmentId) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(segments::table.filter(segments::segment_id.eq(id.as_str()))))
-        .get_result(conn)
-        .await
 }

@@ -67,7 +67,7 @@ pub fn matching<'a>(all: &'a [Segment], filter: &SegmentFilter) -> impl Iterator
 
 async fn load_local(state: &AppState) -> ApiResult<Vec<Segment>> {
     let mut conn = state.pool.get().await?;
-    Ok(catalog::list(&mut conn, &state.settings.airline, &SegmentFilter::default()).await?)
+    Ok(catalog::list(&mut conn, &state.settings.airline).await?)
 }
 
 async fn fetch_peer(state: &AppState, peer: &Peer, request_id: &str) -> Result<Vec<Segment>, PeerError> {
