@@ -8,7 +8,7 @@ use anyhow::Context;
 use diesel::ConnectionError;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use futures::FutureExt;
@@ -26,6 +26,9 @@ const STATEMENT_TIMEOUT_MS: u64 = 5_000;
 
 pub fn build_pool(database_url: &str, size: usize) -> anyhow::Result<DbPool> {
     let mut config = ManagerConfig::default();
+    // No test query on every checkout (a round trip each time): the pool already drops a
+    // connection whose socket has closed or whose transaction broke.
+    config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(|url| establish_with_timeout(url).boxed());
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
     Pool::builder(manager)

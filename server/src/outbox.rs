@@ -7,7 +7,6 @@
 //! a crash does no harm.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use chrono::Utc;
 use diesel::prelude::*;
@@ -15,7 +14,7 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures::future::join_all;
 pub use passcom_shared::internal::Replicated;
-use passcom_shared::internal::ReplicationBatch;
+use passcom_shared::internal::{ReplicationBatch, MAX_REPLICATION_BODY};
 use passcom_shared::AirlineCode;
 use uuid::Uuid;
 
@@ -47,12 +46,8 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, peers: &[AirlineCode], messag
 }
 
 const BATCH: i64 = 200;
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-
-fn backoff(attempts: i32) -> chrono::Duration {
-    let millis = 100u64.saturating_mul(1u64 << attempts.clamp(0, 16));
-    chrono::Duration::from_std(Duration::from_millis(millis).min(MAX_BACKOFF)).unwrap_or(chrono::Duration::seconds(5))
-}
+/// Each call to a peer carries at most this much, well under what the peer accepts.
+const CALL_BYTES: usize = MAX_REPLICATION_BODY / 2;
 
 /// Delivers everything due until the server stops: woken at once after a local write, and
 /// every `worker_interval` for retries.
@@ -70,12 +65,12 @@ pub async fn run(state: actix_web::web::Data<AppState>) {
     }
 }
 
-/// `(id, peers still to receive it, payload, attempts)`
-type Row = (i64, Vec<String>, serde_json::Value, i32);
+/// `(id, peers still to receive it, payload)`
+type Row = (i64, Vec<String>, serde_json::Value);
 
-/// One round: claims due rows, sends each peer its messages in one call (all peers in
-/// parallel), then deletes the rows every peer has acknowledged and, for the others, keeps only
-/// the peers still missing and backs off. Returns the rows claimed.
+/// One round: claims due rows, sends each peer its messages (all peers in parallel), then
+/// deletes the rows every peer has acknowledged and, for the others, keeps only the peers still
+/// missing and backs off. Returns the rows claimed.
 pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, anyhow::Error, _>(|conn| {
@@ -84,44 +79,50 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
                 .filter(outbox::next_attempt_at.le(Utc::now()))
                 .order(outbox::id)
                 .limit(BATCH)
-                .select((outbox::id, outbox::peers, outbox::payload, outbox::attempts))
+                .select((outbox::id, outbox::peers, outbox::payload))
                 .for_update()
                 .skip_locked()
                 .load(conn)
                 .await?;
             let mut by_peer: BTreeMap<&str, Vec<(i64, &serde_json::Value)>> = BTreeMap::new();
-            for (id, peers, payload, _) in &due {
+            for (id, peers, payload) in &due {
                 for peer in peers {
                     by_peer.entry(peer.as_str()).or_default().push((*id, payload));
                 }
             }
-            let failed: BTreeMap<&str, String> = join_all(
+            let undelivered = join_all(
                 by_peer
                     .into_iter()
                     .map(|(peer, rows)| async move { (peer, deliver_to_peer(state, peer, &rows).await) }),
             )
-            .await
-            .into_iter()
-            .filter_map(|(peer, failure)| Some((peer, failure?)))
-            .collect();
-            let mut done = Vec::new();
-            for (id, peers, _, attempts) in &due {
-                let missing: Vec<&str> = peers.iter().map(String::as_str).filter(|p| failed.contains_key(p)).collect();
-                if missing.is_empty() {
-                    done.push(*id);
-                    continue;
+            .await;
+            // Rows that some peer still lacks, grouped by what they lack and why, so that each
+            // group is written back in one statement.
+            let mut missing: BTreeMap<i64, (Vec<&str>, Vec<String>)> = BTreeMap::new();
+            for (peer, failures) in &undelivered {
+                for (id, why) in failures {
+                    let (peers, whys) = missing.entry(*id).or_default();
+                    peers.push(peer);
+                    whys.push(why.clone());
                 }
-                let why: Vec<&str> = missing.iter().filter_map(|p| failed.get(p).map(String::as_str)).collect();
-                diesel::update(outbox::table.find(id))
+            }
+            let mut retries: BTreeMap<(Vec<&str>, String), Vec<i64>> = BTreeMap::new();
+            for (id, (peers, whys)) in missing.iter() {
+                let why: String = whys.join("; ").chars().take(500).collect();
+                retries.entry((peers.clone(), why)).or_default().push(*id);
+            }
+            for ((peers, why), ids) in &retries {
+                diesel::update(outbox::table.filter(outbox::id.eq_any(ids)))
                     .set((
-                        outbox::peers.eq(&missing),
-                        outbox::attempts.eq(attempts + 1),
-                        outbox::next_attempt_at.eq(Utc::now() + backoff(*attempts)),
-                        outbox::last_error.eq(why.join("; ").chars().take(500).collect::<String>()),
+                        outbox::peers.eq(peers),
+                        outbox::attempts.eq(outbox::attempts + 1),
+                        outbox::next_attempt_at.eq(retry_at()),
+                        outbox::last_error.eq(why),
                     ))
                     .execute(conn)
                     .await?;
             }
+            let done: Vec<i64> = due.iter().map(|(id, _, _)| *id).filter(|id| !missing.contains_key(id)).collect();
             diesel::delete(outbox::table.filter(outbox::id.eq_any(&done))).execute(conn).await?;
             Ok(due.len())
         }
@@ -130,36 +131,68 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
     .await
 }
 
-/// Sends one peer its messages; `None` when it acknowledged them all, else why not.
-async fn deliver_to_peer(state: &AppState, peer_code: &str, rows: &[(i64, &serde_json::Value)]) -> Option<String> {
+/// When a row that has failed `attempts` times is due again: 100 ms, doubling, at most 5 s.
+fn retry_at() -> diesel::expression::SqlLiteral<diesel::sql_types::Timestamptz> {
+    diesel::dsl::sql(
+        "now() + least(interval '5 seconds', interval '100 milliseconds' * power(2, least(outbox.attempts, 16)))",
+    )
+}
+
+/// Sends one peer its messages, in calls that stay under the size a peer accepts; returns the
+/// rows it has not acknowledged, each with why.
+async fn deliver_to_peer(state: &AppState, peer_code: &str, rows: &[(i64, &serde_json::Value)]) -> Vec<(i64, String)> {
     let Some(peer) = AirlineCode::parse(peer_code).ok().and_then(|code| state.federation.peer(&code)) else {
         tracing::error!(peer = %peer_code, rows = rows.len(), "outbox rows for an airline that is not a peer; dropped");
-        return None;
+        return Vec::new();
     };
-    let mut messages = Vec::with_capacity(rows.len());
-    for (id, payload) in rows {
-        match serde_json::from_value::<Replicated>((*payload).clone()) {
-            Ok(message) => messages.push(message),
-            Err(e) => tracing::error!(id, error = %e, "outbox row with an unreadable payload; dropped"),
-        }
-    }
-    let batch = ReplicationBatch { messages };
-    let request_id = format!("outbox-{}", Uuid::new_v4());
-    match state.federation.call(peer, "replicate", &request_id, |ctx| peer.client.replicate(ctx, &batch)).await {
-        Ok(receipt) => {
-            state.metrics.outbox_delivery(peer_code, "delivered", receipt.applied);
-            if receipt.refused > 0 {
-                state.metrics.outbox_delivery(peer_code, "refused", receipt.refused);
+    let mut undelivered = Vec::new();
+    for (ids, messages) in split_into_calls(rows, CALL_BYTES) {
+        let count = messages.len();
+        let batch = ReplicationBatch { messages };
+        let request_id = format!("outbox-{}", Uuid::new_v4());
+        match state.federation.call(peer, "replicate", &request_id, |ctx| peer.client.replicate(ctx, &batch)).await {
+            Ok(receipt) => {
+                state.metrics.outbox_delivery(peer_code, "delivered", receipt.applied);
+                if receipt.refused > 0 {
+                    state.metrics.outbox_delivery(peer_code, "refused", receipt.refused);
+                }
             }
-            None
-        }
-        Err(e) => {
-            // Refusals of the whole batch (auth, format) are kept too: losing a write is worse
-            // than retrying one that a fixed peer will accept.
-            state.metrics.outbox_delivery(peer_code, "retry", rows.len());
-            Some(e.to_string())
+            Err(e) => {
+                // Refusals of the whole batch (auth, format) are kept too: losing a write is
+                // worse than retrying one that a fixed peer will accept.
+                state.metrics.outbox_delivery(peer_code, "retry", count);
+                let why = e.to_string();
+                undelivered.extend(ids.into_iter().map(|id| (id, why.clone())));
+            }
         }
     }
+    undelivered
+}
+
+/// Cuts a peer's rows into calls of at most `max_bytes` of payload each (a larger row goes
+/// alone), skipping rows that no longer parse.
+fn split_into_calls(rows: &[(i64, &serde_json::Value)], max_bytes: usize) -> Vec<(Vec<i64>, Vec<Replicated>)> {
+    let mut calls: Vec<(Vec<i64>, Vec<Replicated>)> = Vec::new();
+    let mut bytes = 0;
+    for (id, payload) in rows {
+        let message = match serde_json::from_value::<Replicated>((*payload).clone()) {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::error!(id, error = %e, "outbox row with an unreadable payload; dropped");
+                continue;
+            }
+        };
+        let size = payload.to_string().len();
+        if calls.is_empty() || bytes + size > max_bytes {
+            calls.push((Vec::new(), Vec::new()));
+            bytes = 0;
+        }
+        bytes += size;
+        let (ids, messages) = calls.last_mut().expect("a call was just pushed");
+        ids.push(*id);
+        messages.push(message);
+    }
+    calls
 }
 
 /// The receiving side: applies a peer's batch in one transaction, in order. A message that
@@ -191,4 +224,27 @@ pub async fn apply(
         .scope_boxed()
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn calls_stay_under_the_size_limit_and_keep_the_order() {
+        let release = |n: u128| json!({"kind": "release", "payload": {"booking_id": Uuid::from_u128(n)}});
+        let payloads: Vec<serde_json::Value> = (0..10).map(release).chain([json!({"kind": "nonsense"})]).collect();
+        let rows: Vec<(i64, &serde_json::Value)> = payloads.iter().enumerate().map(|(i, p)| (i as i64, p)).collect();
+        let one = payloads[0].to_string().len();
+
+        let calls = split_into_calls(&rows, 3 * one);
+        let ids: Vec<Vec<i64>> = calls.iter().map(|(ids, _)| ids.clone()).collect();
+        assert_eq!(ids, [vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8], vec![9]], "the unreadable row is dropped");
+        assert!(calls.iter().all(|(ids, messages)| ids.len() == messages.len()));
+
+        let oversized = split_into_calls(&rows[..2], one / 2);
+        assert_eq!(oversized.iter().map(|(ids, _)| ids.len()).collect::<Vec<_>>(), [1, 1], "a large row goes alone");
+    }
 }

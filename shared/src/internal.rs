@@ -50,6 +50,11 @@ pub enum Replicated {
     },
 }
 
+/// The largest replication body a server accepts. Senders split their batches to stay under
+/// it: a batch the receiver refuses as too large would be refused forever, and the writes in it
+/// would never arrive.
+pub const MAX_REPLICATION_BODY: usize = 4 * 1024 * 1024;
+
 /// Many replicated writes in one call, applied by the receiver in one transaction, in order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReplicationBatch {

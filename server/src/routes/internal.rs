@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use passcom_shared::client::FinishAction;
 use passcom_shared::internal::{
     DecisionBody, HoldGranted, HoldRequest, LoginClaim, Replicated, ReplicationBatch, ReplicationReceipt, SeatsChanged,
-    SegmentBatch, SegmentFilter,
+    SegmentBatch, SegmentFilter, MAX_REPLICATION_BODY,
 };
 use passcom_shared::SegmentId;
 use uuid::Uuid;
@@ -27,7 +27,11 @@ pub fn config(cfg: &mut web::ServiceConfig) {
             .route("/segments/{segment_id}", web::get().to(segment))
             .route("/login-claims", web::post().to(claim_login))
             .route("/login-claims", web::delete().to(release_login))
-            .route("/replication", web::post().to(replicate))
+            .service(
+                web::resource("/replication")
+                    .app_data(super::json_config(MAX_REPLICATION_BODY))
+                    .route(web::post().to(replicate)),
+            )
             .route("/holds", web::post().to(hold))
             .route("/holds/{booking_id}/{action}", web::post().to(finish))
             .route("/bookings/{booking_id}/decision", web::get().to(decision)),

@@ -18,11 +18,16 @@ use passcom_shared::problem::CONTENT_TYPE;
 
 use crate::error::ApiError;
 
-/// The largest JSON body any endpoint accepts.
+/// The largest JSON body a public endpoint accepts.
 pub const JSON_LIMIT: usize = 64 * 1024;
 
+/// JSON bodies up to `limit` bytes, with every failure answered as a problem.
+fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default().limit(limit).error_handler(json_error)
+}
+
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(json_error))
+    cfg.app_data(json_config(JSON_LIMIT))
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .app_data(web::PathConfig::default().error_handler(path_error))
         .configure(ops::config)
@@ -34,10 +39,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let api = match &err {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => ApiError::new(
+        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("the body is larger than the {JSON_LIMIT} bytes allowed"),
+            format!("the body is larger than the {limit} bytes allowed"),
         ),
         JsonPayloadError::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

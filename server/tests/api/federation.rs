@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use diesel_async::RunQueryDsl;
 use passcom_server::auth::{tokens, SigningKey};
 use passcom_shared::AirlineCode;
 use serde_json::{json, Value};
@@ -334,4 +335,62 @@ async fn a_dead_peer_gives_partial_answers_then_catches_up() {
     })
     .await;
     assert!(healed, "the breaker closes again once c answers");
+}
+
+#[tokio::test]
+async fn a_backlog_larger_than_one_call_reaches_a_peer_that_was_down() {
+    let mut fed = ProcessFederation::start(Options::demo()).await;
+    let client = Client::default();
+    let a = fed.url("a");
+    let token = client.passenger(&a).await;
+    fed.server("c").kill();
+
+    // More passes than one delivery round takes, and more bytes than a public request may carry.
+    let segments = client.get(&format!("{a}/api/v1/segments?airline=a"), None).await;
+    let seats: Vec<(String, String)> = segments.body["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            let id = s["segment_id"].as_str().unwrap().to_owned();
+            (1..=30).flat_map(move |row| ["A", "B", "C", "D", "E", "F"].map(|l| (id.clone(), format!("{row}{l}"))))
+        })
+        .take(300)
+        .collect();
+    assert_eq!(seats.len(), 300);
+    for chunk in seats.chunks(10) {
+        let sales = chunk.iter().map(|(segment, seat)| {
+            let (client, a, token) = (&client, &a, &token);
+            async move { client.book(a, token, &[("a", segment, seat)]).await }
+        });
+        for sale in futures::future::join_all(sales).await {
+            assert_eq!(sale.status, 201, "{}", sale.body);
+        }
+    }
+    let waiting = fed.db("a").count("SELECT count(*) AS n FROM outbox WHERE 'c' = ANY(peers)").await;
+    assert_eq!(waiting, 300, "every pass waits for c");
+
+    fed.server("c").restart().await;
+    let c_answers = eventually(Duration::from_secs(10), || async {
+        let status = client.get(&format!("{a}/api/v1/federation"), None).await;
+        status.body["peers"].as_array().unwrap().iter().any(|p| p["airline"] == "c" && p["breaker"] == "closed")
+    })
+    .await;
+    assert!(c_answers, "a sees c again");
+    // After a long outage every retry falls due at once (backoff stops growing at 5 s). Make it
+    // so now, so that one round claims as much of the backlog as it can.
+    let mut conn = fed.db("a").conn().await;
+    diesel::sql_query("UPDATE outbox SET next_attempt_at = now(), attempts = 0").execute(&mut conn).await.unwrap();
+    let delivered = eventually(Duration::from_secs(30), || async {
+        fed.db("c").count("SELECT count(*) AS n FROM passes WHERE sold_by = 'a'").await == 300
+    })
+    .await;
+    assert!(delivered, "c has every pass sold while it was down");
+    let drained = eventually(Duration::from_secs(5), || async {
+        fed.db("a").count("SELECT count(*) AS n FROM outbox").await == 0
+    })
+    .await;
+    assert!(drained, "a's outbox is empty once every peer has acknowledged");
+    let b_passes = fed.db("b").count("SELECT count(*) AS n FROM passes WHERE sold_by = 'a'").await;
+    assert_eq!(b_passes, 300, "b, up all along, has them too");
 }

@@ -23,6 +23,7 @@ use passcom_tools::DEFAULT_SERVERS;
 const USAGE: &str = "\
 Usage: bench --run RUN [--servers a,b,c URLs] [--clients 16] [--seconds 10] [--segments 30]
              [--pgbench-url URL] [--pids a=PID,b=PID,c=PID] [--kill c]
+             [--only pgbench,single,itinerary,race,search]
 
 Rows: the database's limit (pgbench: one conditional seat UPDATE + one pass INSERT per
 transaction, distinct random seats); a single-leg booking at the seat's own airline; a
@@ -110,7 +111,10 @@ async fn run() -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let kill: Option<String> = args.get("--kill")?;
+    let only: Option<Vec<String>> = args.get::<String>("--only")?.map(|rows| list(&rows));
     args.finish()?;
+    // Without --only every row runs; with it, just the rows named (for profiling one of them).
+    let wanted = |row: &str| only.as_ref().is_none_or(|rows| rows.iter().any(|r| r == row));
     let duration = Duration::from_secs(seconds);
 
     let http = http_client()?;
@@ -126,7 +130,7 @@ async fn run() -> Result<()> {
         .collect::<Result<_, _>>()?;
 
     let mut rows = Vec::new();
-    if let Some(url) = &pgbench_url {
+    if let Some(url) = pgbench_url.as_ref().filter(|_| wanted("pgbench")) {
         println!("pgbench: {clients} clients, {seconds} s ...");
         rows.push(pgbench(url, clients, seconds)?);
     }
@@ -134,80 +138,91 @@ async fn run() -> Result<()> {
     // Segments 0..half carry the itineraries (a→b→c); b's half..segments the single-leg
     // bookings; a's last one the race. No two rows want the same seat.
     let half = segments / 2;
-    println!("single-leg bookings at the owner: {clients} clients, {seconds} s ...");
-    let users = create_users(std::slice::from_ref(&b), clients, "bench", 4).await?;
-    let pool: Vec<(SegmentId, SeatCode)> = (half..segments)
-        .map(|k| bench_segment("b", k))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .flat_map(|segment| seats.iter().map(move |seat| (segment.clone(), seat.clone())))
-        .collect();
-    let b_code = AirlineCode::parse("b")?;
-    let cpu_before = cpu_by_program();
-    let single = drive(clients, duration, pool.len(), |client, n| {
-        let (segment, seat) = pool[n].clone();
-        let (server, token, airline) = (b.clone(), users[client].token.clone(), b_code.clone());
-        async move {
-            let request = BookingRequest { legs: vec![LegRequest { airline, segment_id: segment, seat }] };
-            outcome(&server.book_undecoded(&token, &request).await)
-        }
-    })
-    .await;
-    let cpu = cpu_shares(&cpu_before, &cpu_by_program());
-    rows.push(Row::measured(
-        "single-leg booking at the owner (b)",
-        &single,
-        format!("{} booked; {cpu}", single.tally.successes()),
-    ));
+    if wanted("single") {
+        println!("single-leg bookings at the owner: {clients} clients, {seconds} s ...");
+        let users = create_users(std::slice::from_ref(&b), clients, "bench", 4).await?;
+        let pool: Vec<(SegmentId, SeatCode)> = (half..segments)
+            .map(|k| bench_segment("b", k))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flat_map(|segment| seats.iter().map(move |seat| (segment.clone(), seat.clone())))
+            .collect();
+        let b_code = AirlineCode::parse("b")?;
+        let cpu_before = cpu_by_program();
+        let single = drive(clients, duration, pool.len(), |client, n| {
+            let (segment, seat) = pool[n].clone();
+            let (server, token, airline) = (b.clone(), users[client].token.clone(), b_code.clone());
+            async move {
+                let request = BookingRequest { legs: vec![LegRequest { airline, segment_id: segment, seat }] };
+                outcome(&server.book_undecoded(&token, &request).await)
+            }
+        })
+        .await;
+        let cpu = cpu_shares(&cpu_before, &cpu_by_program());
+        rows.push(Row::measured(
+            "single-leg booking at the owner (b)",
+            &single,
+            format!("{} booked; {cpu}", single.tally.successes()),
+        ));
+    }
 
-    println!("three-airline itineraries through a: {clients} clients, {seconds} s ...");
-    let users = create_users(std::slice::from_ref(&a), clients, "bench", 4).await?;
-    let legs_of = |k: u32| -> Result<Vec<(AirlineCode, SegmentId)>> {
-        ["a", "b", "c"].iter().map(|code| Ok((AirlineCode::parse(code)?, bench_segment(code, k)?))).collect()
-    };
-    let itineraries: Vec<(Vec<(AirlineCode, SegmentId)>, SeatCode)> = (0..half)
-        .map(legs_of)
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .flat_map(|legs| seats.iter().map(move |seat| (legs.clone(), seat.clone())))
-        .collect();
-    let cpu_before = cpu_by_program();
-    let multi = drive(clients, duration, itineraries.len(), |client, n| {
-        let (legs, seat) = itineraries[n].clone();
-        let (server, token) = (a.clone(), users[client].token.clone());
-        async move {
-            let legs =
-                legs.into_iter().map(|(airline, segment_id)| LegRequest { airline, segment_id, seat: seat.clone() });
-            outcome(&server.book_undecoded(&token, &BookingRequest { legs: legs.collect() }).await)
-        }
-    })
-    .await;
-    let cpu = cpu_shares(&cpu_before, &cpu_by_program());
-    rows.push(Row::measured(
-        "three-airline itinerary through a",
-        &multi,
-        format!("{} booked; {cpu}", multi.tally.successes()),
-    ));
+    if wanted("itinerary") {
+        println!("three-airline itineraries through a: {clients} clients, {seconds} s ...");
+        let users = create_users(std::slice::from_ref(&a), clients, "bench", 4).await?;
+        let legs_of = |k: u32| -> Result<Vec<(AirlineCode, SegmentId)>> {
+            ["a", "b", "c"].iter().map(|code| Ok((AirlineCode::parse(code)?, bench_segment(code, k)?))).collect()
+        };
+        let itineraries: Vec<(Vec<(AirlineCode, SegmentId)>, SeatCode)> = (0..half)
+            .map(legs_of)
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flat_map(|legs| seats.iter().map(move |seat| (legs.clone(), seat.clone())))
+            .collect();
+        let cpu_before = cpu_by_program();
+        let multi = drive(clients, duration, itineraries.len(), |client, n| {
+            let (legs, seat) = itineraries[n].clone();
+            let (server, token) = (a.clone(), users[client].token.clone());
+            async move {
+                let legs = legs.into_iter().map(|(airline, segment_id)| LegRequest {
+                    airline,
+                    segment_id,
+                    seat: seat.clone(),
+                });
+                outcome(&server.book_undecoded(&token, &BookingRequest { legs: legs.collect() }).await)
+            }
+        })
+        .await;
+        let cpu = cpu_shares(&cpu_before, &cpu_by_program());
+        rows.push(Row::measured(
+            "three-airline itinerary through a",
+            &multi,
+            format!("{} booked; {cpu}", multi.tally.successes()),
+        ));
+    }
 
-    println!("the race: 30 buys of one seat at each server ...");
-    rows.push(
-        race(
-            &servers,
-            &LegRequest {
-                airline: AirlineCode::parse("a")?,
-                segment_id: bench_segment("a", segments - 1)?,
-                seat: SeatCode::parse("1A")?,
-            },
-        )
-        .await?,
-    );
+    if wanted("race") {
+        println!("the race: 30 buys of one seat at each server ...");
+        rows.push(
+            race(
+                &servers,
+                &LegRequest {
+                    airline: AirlineCode::parse("a")?,
+                    segment_id: bench_segment("a", segments - 1)?,
+                    seat: SeatCode::parse("1A")?,
+                },
+            )
+            .await?,
+        );
+    }
 
-    println!("search: {clients} clients, {seconds} s each ...");
-    rows.extend(search(&servers, clients, duration, "").await);
+    if wanted("search") {
+        println!("search: {clients} clients, {seconds} s each ...");
+        rows.extend(search(&servers, clients, duration, "").await);
+    }
     let memory: Vec<String> =
         ["a", "b", "c"].iter().filter_map(|code| Some(format!("{code} {}", peak_rss_mb(*pids.get(*code)?)?))).collect();
 
-    if let Some(victim) = &kill {
+    if let Some(victim) = kill.as_ref().filter(|_| wanted("search")) {
         let pid = pids.get(victim).with_context(|| format!("--kill {victim} needs its pid in --pids"))?;
         println!("killing airline {victim} (pid {pid}) and searching again ...");
         let status = Command::new("kill").args(["-9", &pid.to_string()]).status()?;
