@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use diesel::dsl;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -126,11 +127,11 @@ pub async fn take(
         let upcoming = segments::table
             .filter(segments::segment_id.eq(leg.segment_id.as_str()))
             .filter(segments::departs_at.gt(Utc::now()));
-        let exists: bool = diesel::select(diesel::dsl::exists(
+        let exists: bool = diesel::select(dsl::exists(
             seats::table
                 .filter(seats::segment_id.eq(leg.segment_id.as_str()))
                 .filter(seats::seat.eq(leg.seat.as_str()))
-                .filter(diesel::dsl::exists(upcoming)),
+                .filter(dsl::exists(upcoming)),
         ))
         .get_result(conn)
         .await?;
@@ -151,56 +152,61 @@ pub async fn coordinated_by_another(
     booking_id: Uuid,
     airline: &AirlineCode,
 ) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
+    diesel::select(dsl::exists(
         seats::table.filter(seats::booking_id.eq(booking_id)).filter(seats::coordinator.ne(airline.as_str())),
     ))
     .get_result(conn)
     .await
 }
 
+/// The booking's held seats. A hold is found by its deadline, which the schema ties to
+/// `status = 'held'`: a status condition would let the planner walk a partial index of every
+/// held or sold seat (its statistics lag behind sales) instead of the booking's own rows.
+fn holds_of(
+    booking_id: Uuid,
+) -> dsl::Filter<dsl::Filter<seats::table, dsl::Eq<seats::booking_id, Uuid>>, dsl::IsNotNull<seats::held_until>> {
+    seats::table.filter(seats::booking_id.eq(booking_id)).filter(seats::held_until.is_not_null())
+}
+
+type Freed = (
+    dsl::Eq<seats::status, &'static str>,
+    dsl::Eq<seats::booking_id, Option<Uuid>>,
+    dsl::Eq<seats::held_until, Option<DateTime<Utc>>>,
+    dsl::Eq<seats::coordinator, Option<String>>,
+);
+
+fn freed() -> Freed {
+    (seats::status.eq("available"), seats::booking_id.eq(None), seats::held_until.eq(None), seats::coordinator.eq(None))
+}
+
 /// Turns the booking's holds into sales; with `by`, only holds taken for that coordinator.
 /// Returns the seats changed (0 on a repeat).
 pub async fn commit(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<&AirlineCode>) -> QueryResult<usize> {
-    let held = seats::table.filter(seats::booking_id.eq(booking_id)).filter(seats::status.eq("held"));
     let sold = (seats::status.eq("sold"), seats::held_until.eq(None::<DateTime<Utc>>));
     match by {
         Some(coordinator) => {
-            diesel::update(held.filter(seats::coordinator.eq(coordinator.as_str()))).set(sold).execute(conn).await
+            let held = holds_of(booking_id).filter(seats::coordinator.eq(coordinator.as_str()));
+            diesel::update(held).set(sold).execute(conn).await
         }
-        None => diesel::update(held).set(sold).execute(conn).await,
+        None => diesel::update(holds_of(booking_id)).set(sold).execute(conn).await,
     }
 }
 
 /// Frees the booking's holds (with `by`, only those taken for that coordinator); sold seats are
 /// never touched.
 pub async fn abort(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<&AirlineCode>) -> QueryResult<usize> {
-    free(conn, booking_id, &["held"], by).await
-}
-
-/// Frees every seat of a cancelled pass, held or sold.
-pub async fn release(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<usize> {
-    free(conn, booking_id, &["held", "sold"], None).await
-}
-
-async fn free(
-    conn: &mut AsyncPgConnection,
-    booking_id: Uuid,
-    from: &[&str],
-    by: Option<&AirlineCode>,
-) -> QueryResult<usize> {
-    let taken = seats::table.filter(seats::booking_id.eq(booking_id)).filter(seats::status.eq_any(from));
-    let available = (
-        seats::status.eq("available"),
-        seats::booking_id.eq(None::<Uuid>),
-        seats::held_until.eq(None::<DateTime<Utc>>),
-        seats::coordinator.eq(None::<String>),
-    );
     match by {
         Some(coordinator) => {
-            diesel::update(taken.filter(seats::coordinator.eq(coordinator.as_str()))).set(available).execute(conn).await
+            let held = holds_of(booking_id).filter(seats::coordinator.eq(coordinator.as_str()));
+            diesel::update(held).set(freed()).execute(conn).await
         }
-        None => diesel::update(taken).set(available).execute(conn).await,
+        None => diesel::update(holds_of(booking_id)).set(freed()).execute(conn).await,
     }
+}
+
+/// Frees every seat of a cancelled pass, held or sold (a seat with a booking is never available).
+pub async fn release(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<usize> {
+    diesel::update(seats::table.filter(seats::booking_id.eq(booking_id))).set(freed()).execute(conn).await
 }
 
 /// Bookings with a hold past its deadline, and the coordinator to ask about each.
