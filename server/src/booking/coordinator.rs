@@ -332,8 +332,9 @@ fn by_owner(legs: &[PlannedLeg]) -> BTreeMap<AirlineCode, Vec<(usize, HoldLeg)>>
     groups
 }
 
-/// Legs at other airlines: two-phase commit. Our own legs ride along in our own transactions:
-/// they are held with the intent and sold with the decision.
+/// Legs at other airlines: two-phase commit. Our own legs are not held: the decision
+/// transaction sells them, so their owner (us) votes last, in the commit point itself, and a
+/// refusal there aborts the booking like any other owner's.
 async fn two_phase(
     state: &AppState,
     user_id: Uuid,
@@ -346,52 +347,52 @@ async fn two_phase(
     let booking_id = pass.pass_id;
     let mut groups = by_owner(legs);
     let local = groups.remove(own);
-    log_intent(state, user_id, booking_id, legs, local.as_deref(), key).await?;
+    log_intent(state, user_id, booking_id, legs, key).await?;
 
     let holds =
         join_all(groups.iter().map(|(airline, group)| hold_at(state, request_id, booking_id, airline, group))).await;
     let refusal = holds.into_iter().filter_map(Result::err).min_by_key(|e| e.problem().leg.unwrap_or(usize::MAX));
     pause(state.settings.faults.pause_after_prepare).await;
-    let mut owners: Vec<AirlineCode> = groups.keys().cloned().collect();
-    if local.is_some() {
-        owners.push(own.clone());
-    }
-
-    if let Some(refusal) = refusal {
-        mark_aborted(state, booking_id, false).await?;
-        if finish_everywhere(state, request_id, booking_id, &owners, FinishAction::Abort).await {
-            mark_aborted(state, booking_id, true).await?;
+    let remote: Vec<AirlineCode> = groups.into_keys().collect();
+    let decided = match refusal {
+        Some(refusal) => Decided::Refused(refusal),
+        None => commit_decision(state, user_id, pass, local.as_deref()).await?,
+    };
+    match decided {
+        Decided::Committed => {}
+        Decided::Abandoned => {
+            // Recovery aborted this booking while it was preparing (we were too slow).
+            finish_everywhere(state, request_id, booking_id, &remote, FinishAction::Abort).await;
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "booking_timed_out",
+                "the booking took too long and was abandoned; nothing was booked",
+            ));
         }
-        return Err(refusal);
-    }
-    if !commit_decision(state, user_id, pass, local.is_some()).await? {
-        // Recovery aborted this booking while it was preparing (we were too slow).
-        finish_everywhere(state, request_id, booking_id, &owners, FinishAction::Abort).await;
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "booking_timed_out",
-            "the booking took too long and was abandoned; nothing was booked",
-        ));
+        Decided::Refused(refusal) => {
+            mark_aborted(state, booking_id, false).await?;
+            if finish_everywhere(state, request_id, booking_id, &remote, FinishAction::Abort).await {
+                mark_aborted(state, booking_id, true).await?;
+            }
+            return Err(refusal);
+        }
     }
     state.outbox_wake.notify_one();
     pause(state.settings.faults.pause_after_decision).await;
-    let remote: Vec<AirlineCode> = groups.into_keys().collect();
     if finish_everywhere(state, request_id, booking_id, &remote, FinishAction::Commit).await {
         state.finished.record(booking_id);
     }
     Ok(())
 }
 
-/// The intent, durable before any owner hears of the booking, with our own legs' holds.
+/// The intent, durable before any owner hears of the booking.
 async fn log_intent(
     state: &AppState,
     user_id: Uuid,
     booking_id: Uuid,
     legs: &[PlannedLeg],
-    local: Option<&[(usize, HoldLeg)]>,
     key: Option<&IdempotencyKey>,
 ) -> ApiResult<()> {
-    let own = &state.settings.airline;
     // Recovery needs only who owns which seat; the segments' details live in the pass.
     let logged: Vec<LegRequest> = legs
         .iter()
@@ -402,28 +403,22 @@ async fn log_intent(
         })
         .collect();
     let legs_json = serde_json::to_value(logged).map_err(ApiError::internal)?;
-    let held_until = participant::hold_deadline(state.settings.hold_ttl);
+    let intent = diesel::insert_into(bookings::table).values((
+        bookings::booking_id.eq(booking_id),
+        bookings::user_id.eq(user_id),
+        bookings::state.eq("preparing"),
+        bookings::legs.eq(legs_json),
+    ));
     let mut conn = state.pool.get().await?;
+    let Some(key) = key else {
+        // One statement needs no transaction around it.
+        intent.execute(&mut conn).await?;
+        return Ok(());
+    };
     conn.transaction::<_, ApiError, _>(|conn| {
         async move {
-            if let Some(key) = key {
-                idempotency::insert(conn, user_id, key, booking_id).await?;
-            }
-            diesel::insert_into(bookings::table)
-                .values((
-                    bookings::booking_id.eq(booking_id),
-                    bookings::user_id.eq(user_id),
-                    bookings::state.eq("preparing"),
-                    bookings::legs.eq(&legs_json),
-                ))
-                .execute(conn)
-                .await?;
-            if let Some(group) = local {
-                let seats: Vec<HoldLeg> = group.iter().map(|(_, l)| l.clone()).collect();
-                participant::take(conn, booking_id, own, &seats, Some(held_until))
-                    .await
-                    .map_err(|e| hold_refusal(e, own, |i| group.get(i).map_or(group[0].0, |(leg, _)| *leg)))?;
-            }
+            idempotency::insert(conn, user_id, key, booking_id).await?;
+            intent.execute(conn).await?;
             Ok(())
         }
         .scope_boxed()
@@ -443,7 +438,7 @@ fn total_price(legs: &[PlannedLeg]) -> Money {
     Money { cents: legs.iter().map(|l| l.segment.price.cents).sum(), currency }
 }
 
-/// Asks one owner to hold its legs. Errors name the itinerary leg and the airline.
+/// Asks another airline to hold its legs. Errors name the itinerary leg and the airline.
 async fn hold_at(
     state: &AppState,
     request_id: &str,
@@ -453,13 +448,6 @@ async fn hold_at(
 ) -> ApiResult<()> {
     let hold_legs: Vec<HoldLeg> = group.iter().map(|(_, l)| l.clone()).collect();
     let leg_of = |index_in_group: usize| group.get(index_in_group).map_or(group[0].0, |(i, _)| *i);
-    if *airline == state.settings.airline {
-        let mut conn = state.pool.get().await?;
-        return match participant::hold(&mut conn, booking_id, airline, &hold_legs, state.settings.hold_ttl).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(hold_refusal(e, airline, leg_of)),
-        };
-    }
     let peer = state.federation.peer(airline).ok_or_else(|| invalid(format!("no airline `{airline}`")))?;
     let request = HoldRequest { booking_id, coordinator: state.settings.airline.clone(), legs: hold_legs };
     match state.federation.call(peer, "hold", request_id, |ctx| peer.client.hold(ctx, &request)).await {
@@ -494,30 +482,68 @@ pub fn hold_refusal(e: HoldError, airline: &AirlineCode, leg_of: impl Fn(usize) 
     }
 }
 
-/// The commit point: `preparing` → `committed`, the pass and its replication, and the sale of
-/// our own held seats, atomically. False when the booking is no longer `preparing` (recovery
-/// aborted it).
-async fn commit_decision(state: &AppState, user_id: Uuid, pass: &Pass, sells_here: bool) -> ApiResult<bool> {
+enum Decided {
+    Committed,
+    /// Recovery aborted the booking while it was preparing (we were too slow).
+    Abandoned,
+    /// An owner refused its seats; nothing is decided yet, so the booking may be aborted.
+    Refused(ApiError),
+}
+
+/// Why the decision transaction rolled back: a refusal of our own seats, or a failure that
+/// leaves the outcome unknown (recovery settles it; we must not abort).
+enum DecisionError {
+    Refused(ApiError),
+    Failed(ApiError),
+}
+
+impl From<diesel::result::Error> for DecisionError {
+    fn from(e: diesel::result::Error) -> Self {
+        DecisionError::Failed(e.into())
+    }
+}
+
+/// The commit point: `preparing` → `committed`, the sale of our own legs, and the pass with its
+/// replication, atomically.
+async fn commit_decision(
+    state: &AppState,
+    user_id: Uuid,
+    pass: &Pass,
+    local: Option<&[(usize, HoldLeg)]>,
+) -> ApiResult<Decided> {
+    let own = &state.settings.airline;
     let mut conn = state.pool.get().await?;
-    conn.transaction::<_, ApiError, _>(|conn| {
-        async move {
-            let booking = bookings::table.find(pass.pass_id).filter(bookings::state.eq("preparing"));
-            let updated = diesel::update(booking)
-                .set((bookings::state.eq("committed"), bookings::updated_at.eq(Utc::now())))
-                .execute(conn)
-                .await?;
-            if updated == 0 {
-                return Ok(false);
+    let decided = conn
+        .transaction::<_, DecisionError, _>(|conn| {
+            async move {
+                let booking = bookings::table.find(pass.pass_id).filter(bookings::state.eq("preparing"));
+                let updated = diesel::update(booking)
+                    .set((bookings::state.eq("committed"), bookings::updated_at.eq(Utc::now())))
+                    .execute(conn)
+                    .await?;
+                if updated == 0 {
+                    return Ok(Decided::Abandoned);
+                }
+                if let Some(group) = local {
+                    let seats: Vec<HoldLeg> = group.iter().map(|(_, l)| l.clone()).collect();
+                    participant::take(conn, pass.pass_id, own, &seats, None).await.map_err(|e| match e {
+                        HoldError::Db(e) => DecisionError::Failed(e.into()),
+                        refused => DecisionError::Refused(hold_refusal(refused, own, |i| {
+                            group.get(i).map_or(group[0].0, |(leg, _)| *leg)
+                        })),
+                    })?;
+                }
+                record_pass(state, conn, user_id, pass).await.map_err(DecisionError::Failed)?;
+                Ok(Decided::Committed)
             }
-            if sells_here {
-                participant::commit(conn, pass.pass_id, None).await?;
-            }
-            record_pass(state, conn, user_id, pass).await?;
-            Ok(true)
-        }
-        .scope_boxed()
-    })
-    .await
+            .scope_boxed()
+        })
+        .await;
+    match decided {
+        Ok(decided) => Ok(decided),
+        Err(DecisionError::Refused(refusal)) => Ok(Decided::Refused(refusal)),
+        Err(DecisionError::Failed(e)) => Err(e),
+    }
 }
 
 /// Records the abort of a booking still `preparing` (never of a committed one), and whether

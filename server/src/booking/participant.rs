@@ -78,7 +78,8 @@ impl QueryFragment<Pg> for TakeSeats {
     }
 }
 
-/// Holds every listed seat for the booking in one transaction, or none of them.
+/// Holds every listed seat for the booking, or none of them. Several seats need a transaction,
+/// so that a refusal of one gives back the others; one seat's UPDATE takes it or not by itself.
 pub async fn hold(
     conn: &mut AsyncPgConnection,
     booking_id: Uuid,
@@ -87,6 +88,9 @@ pub async fn hold(
     ttl: Duration,
 ) -> Result<DateTime<Utc>, HoldError> {
     let held_until = hold_deadline(ttl);
+    if let [_] = legs {
+        return take(conn, booking_id, coordinator, legs, Some(held_until)).await.map(|()| held_until);
+    }
     conn.transaction::<_, HoldError, _>(|conn| {
         async move { take(conn, booking_id, coordinator, legs, Some(held_until)).await.map(|()| held_until) }
             .scope_boxed()
@@ -98,9 +102,9 @@ pub fn hold_deadline(ttl: Duration) -> DateTime<Utc> {
     Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10))
 }
 
-/// Holds (until `held_until`) or, with `None`, sells every listed seat. It must run inside the
-/// caller's transaction: on a refusal some seats may already be taken, and only the rollback
-/// gives them back.
+/// Holds (until `held_until`) or, with `None`, sells every listed seat. With several seats it
+/// must run inside the caller's transaction: on a refusal some seats may already be taken, and
+/// only the rollback gives them back.
 pub async fn take(
     conn: &mut AsyncPgConnection,
     booking_id: Uuid,

@@ -115,6 +115,36 @@ async fn of_two_overlapping_itineraries_one_wins_and_the_loser_leaves_nothing() 
 }
 
 #[tokio::test]
+async fn a_coordinator_refusing_its_own_seat_aborts_the_holds_elsewhere() {
+    let fed = TestFederation::start(Options::demo()).await;
+    let client = fed.client();
+    let a = fed.url("a");
+    let route = itinerary(&client, &a, "Porto%20Alegre", "Recife", 3).await;
+    let legs = legs_of(&route, &["4D", "4D", "4D"]);
+    let own = legs.iter().position(|(airline, _, _)| airline == "a").expect("the route has a leg at a");
+    let token = client.passenger(&a).await;
+    // Someone else already bought the seat of the itinerary's leg at a, through b.
+    let (_, segment, seat) = &legs[own];
+    let first = client.book(&fed.url("b"), &client.passenger(&fed.url("b")).await, &[("a", segment, seat)]).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+
+    // a holds the other legs first and sells its own in the decision, which is refused.
+    let answer = book_legs(&client, &a, &token, &legs).await;
+    answer.assert_problem(409, "seat_taken");
+    assert_eq!((answer.body["leg"].clone(), answer.body["airline"].clone()), (json!(own), json!("a")));
+    for (airline, segment, seat) in legs.iter().filter(|(airline, _, _)| airline != "a") {
+        let (status, _) = seat_state(&fed.app(airline).db, segment, seat).await;
+        assert_eq!(status, "available", "the hold at {airline} is given back");
+    }
+    let aborted =
+        fed.app("a").db.count("SELECT count(*) AS n FROM bookings WHERE state = 'aborted' AND finished").await;
+    assert_eq!(aborted, 1, "the coordinator logged the abort and every owner acknowledged it");
+    let passes = client.get(&format!("{a}/api/v1/passes"), Some(&token)).await;
+    assert_eq!(passes.body["passes"], json!([]), "no pass for the refused itinerary");
+    assert_eq!(redis_locks(&fed.prefix).await, 0);
+}
+
+#[tokio::test]
 async fn passes_are_everywhere_and_only_their_owner_sees_or_cancels_them() {
     let fed = TestFederation::start(Options::demo()).await;
     let client = fed.client();
