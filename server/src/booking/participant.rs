@@ -10,7 +10,7 @@ use diesel::dsl;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use passcom_shared::internal::HoldLeg;
@@ -152,54 +152,63 @@ pub async fn coordinated_by_another(
     .await
 }
 
-/// The booking's held seats. A hold is found by its deadline, which the schema ties to
-/// `status = 'held'`: a status condition would let the planner walk a partial index of every
-/// held or sold seat (its statistics lag behind sales) instead of the booking's own rows.
-fn holds_of(
+/// The UPDATE of [`commit`] and [`abort`], run for every leg of every booking. Diesel never
+/// prepares an UPDATE of its own, so this one has a type with a static id. A hold is found by
+/// its deadline, which the schema ties to `status = 'held'`: a status condition would let the
+/// planner walk a partial index of every held or sold seat instead of the booking's own rows.
+struct FinishHolds {
     booking_id: Uuid,
-) -> dsl::Filter<dsl::Filter<seats::table, dsl::Eq<seats::booking_id, Uuid>>, dsl::IsNotNull<seats::held_until>> {
-    seats::table.filter(seats::booking_id.eq(booking_id)).filter(seats::held_until.is_not_null())
+    /// Sell the holds, or free them.
+    sell: bool,
+    /// Only holds taken for this coordinator, when given.
+    coordinator: Option<String>,
 }
 
-type Freed = (
-    dsl::Eq<seats::status, &'static str>,
-    dsl::Eq<seats::booking_id, Option<Uuid>>,
-    dsl::Eq<seats::held_until, Option<DateTime<Utc>>>,
-    dsl::Eq<seats::coordinator, Option<String>>,
-);
+impl QueryId for FinishHolds {
+    type QueryId = FinishHolds;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
 
-fn freed() -> Freed {
-    (seats::status.eq("available"), seats::booking_id.eq(None), seats::held_until.eq(None), seats::coordinator.eq(None))
+impl QueryFragment<Pg> for FinishHolds {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("UPDATE seats SET status = CASE WHEN ");
+        out.push_bind_param::<Bool, _>(&self.sell)?;
+        out.push_sql(" THEN 'sold' ELSE 'available' END, held_until = NULL, booking_id = CASE WHEN ");
+        out.push_bind_param::<Bool, _>(&self.sell)?;
+        out.push_sql(" THEN booking_id END, coordinator = CASE WHEN ");
+        out.push_bind_param::<Bool, _>(&self.sell)?;
+        out.push_sql(" THEN coordinator END WHERE booking_id = ");
+        out.push_bind_param::<SqlUuid, _>(&self.booking_id)?;
+        out.push_sql(" AND held_until IS NOT NULL AND (");
+        out.push_bind_param::<Nullable<Text>, _>(&self.coordinator)?;
+        out.push_sql("::text IS NULL OR coordinator = ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.coordinator)?;
+        out.push_sql(")");
+        Ok(())
+    }
 }
 
 /// Turns the booking's holds into sales; with `by`, only holds taken for that coordinator.
 /// Returns the seats changed (0 on a repeat).
 pub async fn commit(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<&AirlineCode>) -> QueryResult<usize> {
-    let sold = (seats::status.eq("sold"), seats::held_until.eq(None::<DateTime<Utc>>));
-    match by {
-        Some(coordinator) => {
-            let held = holds_of(booking_id).filter(seats::coordinator.eq(coordinator.as_str()));
-            diesel::update(held).set(sold).execute(conn).await
-        }
-        None => diesel::update(holds_of(booking_id)).set(sold).execute(conn).await,
-    }
+    FinishHolds { booking_id, sell: true, coordinator: by.map(ToString::to_string) }.execute(conn).await
 }
 
 /// Frees the booking's holds (with `by`, only those taken for that coordinator); sold seats are
 /// never touched.
 pub async fn abort(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<&AirlineCode>) -> QueryResult<usize> {
-    match by {
-        Some(coordinator) => {
-            let held = holds_of(booking_id).filter(seats::coordinator.eq(coordinator.as_str()));
-            diesel::update(held).set(freed()).execute(conn).await
-        }
-        None => diesel::update(holds_of(booking_id)).set(freed()).execute(conn).await,
-    }
+    FinishHolds { booking_id, sell: false, coordinator: by.map(ToString::to_string) }.execute(conn).await
 }
 
 /// Frees every seat of a cancelled pass, held or sold (a seat with a booking is never available).
 pub async fn release(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<usize> {
-    diesel::update(seats::table.filter(seats::booking_id.eq(booking_id))).set(freed()).execute(conn).await
+    let freed = (
+        seats::status.eq("available"),
+        seats::booking_id.eq(None::<Uuid>),
+        seats::held_until.eq(None::<DateTime<Utc>>),
+        seats::coordinator.eq(None::<String>),
+    );
+    diesel::update(seats::table.filter(seats::booking_id.eq(booking_id))).set(freed).execute(conn).await
 }
 
 /// Bookings with a hold past its deadline, and the coordinator to ask about each.
