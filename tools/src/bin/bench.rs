@@ -148,7 +148,7 @@ async fn run() -> Result<()> {
             .flat_map(|segment| seats.iter().map(move |seat| (segment.clone(), seat.clone())))
             .collect();
         let b_code = AirlineCode::parse("b")?;
-        let cpu_before = cpu_by_program();
+        let cpu_before = cpu_by_process();
         let single = drive(clients, duration, pool.len(), |client, n| {
             let (segment, seat) = pool[n].clone();
             let (server, token, airline) = (b.clone(), users[client].token.clone(), b_code.clone());
@@ -158,7 +158,7 @@ async fn run() -> Result<()> {
             }
         })
         .await;
-        let cpu = cpu_shares(&cpu_before, &cpu_by_program());
+        let cpu = cpu_shares(&cpu_before, &cpu_by_process());
         rows.push(Row::measured(
             "single-leg booking at the owner (b)",
             &single,
@@ -178,7 +178,7 @@ async fn run() -> Result<()> {
             .into_iter()
             .flat_map(|legs| seats.iter().map(move |seat| (legs.clone(), seat.clone())))
             .collect();
-        let cpu_before = cpu_by_program();
+        let cpu_before = cpu_by_process();
         let multi = drive(clients, duration, itineraries.len(), |client, n| {
             let (legs, seat) = itineraries[n].clone();
             let (server, token) = (a.clone(), users[client].token.clone());
@@ -192,7 +192,7 @@ async fn run() -> Result<()> {
             }
         })
         .await;
-        let cpu = cpu_shares(&cpu_before, &cpu_by_program());
+        let cpu = cpu_shares(&cpu_before, &cpu_by_process());
         rows.push(Row::measured(
             "three-airline itinerary through a",
             &multi,
@@ -324,14 +324,14 @@ async fn race(servers: &[ApiClient], leg: &LegRequest) -> Result<Row> {
 }
 
 async fn search(servers: &[ApiClient], clients: usize, duration: Duration, suffix: &str) -> Vec<Row> {
-    let cpu_before = cpu_by_program();
+    let cpu_before = cpu_by_process();
     let segments = drive(clients, duration, usize::MAX, |client, _| {
         let server = servers[client % servers.len()].clone();
         async move { outcome(&server.get_undecoded("/api/v1/segments", &[]).await) }
     })
     .await;
-    let segments_cpu = cpu_shares(&cpu_before, &cpu_by_program());
-    let cpu_before = cpu_by_program();
+    let segments_cpu = cpu_shares(&cpu_before, &cpu_by_process());
+    let cpu_before = cpu_by_process();
     let routes = drive(clients, duration, usize::MAX, |client, _| {
         let server = servers[client % servers.len()].clone();
         async move {
@@ -340,7 +340,7 @@ async fn search(servers: &[ApiClient], clients: usize, duration: Duration, suffi
         }
     })
     .await;
-    let routes_cpu = cpu_shares(&cpu_before, &cpu_by_program());
+    let routes_cpu = cpu_shares(&cpu_before, &cpu_by_process());
     vec![
         Row::measured(&format!("search: GET /api/v1/segments{suffix}"), &segments, segments_cpu),
         Row::measured(&format!("search: GET /api/v1/routes Porto Alegre→Recife{suffix}"), &routes, routes_cpu),
@@ -406,12 +406,14 @@ fn pgbench(url: &str, clients: usize, seconds: u64) -> Result<Row> {
     })
 }
 
-/// CPU seconds used so far, per program (`postgres`, `passcom-server`, `redis-server`, `bench`),
-/// from /proc: where the time of a row went, measured rather than guessed.
-fn cpu_by_program() -> HashMap<String, f64> {
+/// CPU seconds used so far by each process of the programs that matter (`postgres`,
+/// `passcom-server`, `redis-server`, `bench`), keyed by program and pid, from /proc: where the
+/// time of a row went, measured rather than guessed.
+fn cpu_by_process() -> HashMap<(String, u32), f64> {
     let mut totals = HashMap::new();
     let Ok(entries) = std::fs::read_dir("/proc") else { return totals };
     for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
         // `pid (comm) state ppid …`: comm may hold spaces, so split at the last parenthesis.
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
@@ -426,18 +428,19 @@ fn cpu_by_program() -> HashMap<String, f64> {
         let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
         // utime and stime are the 14th and 15th fields of the whole line, in clock ticks.
         let ticks: f64 = fields.get(11..13).map_or(0.0, |t| t.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
-        *totals.entry(program.to_owned()).or_insert(0.0) += ticks / 100.0;
+        totals.insert((program.to_owned(), pid), ticks / 100.0);
     }
     totals
 }
 
-/// `postgres 48%, passcom-server 38%, …` of the CPU time used between two snapshots.
-fn cpu_shares(before: &HashMap<String, f64>, after: &HashMap<String, f64>) -> String {
-    let mut used: Vec<(String, f64)> = after
-        .iter()
-        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
-        .filter(|(_, v)| *v > 0.0)
-        .collect();
+/// `postgres 48%, passcom-server 38%, …` of the CPU time used between two snapshots, process
+/// by process (one that exited in between, like a killed server, counts for nothing).
+fn cpu_shares(before: &HashMap<(String, u32), f64>, after: &HashMap<(String, u32), f64>) -> String {
+    let mut by_program: HashMap<&str, f64> = HashMap::new();
+    for (key, seconds) in after {
+        *by_program.entry(key.0.as_str()).or_insert(0.0) += seconds - before.get(key).copied().unwrap_or(0.0);
+    }
+    let mut used: Vec<(&str, f64)> = by_program.into_iter().filter(|(_, v)| *v > 0.0).collect();
     let total: f64 = used.iter().map(|(_, v)| v).sum();
     used.sort_by(|x, y| y.1.total_cmp(&x.1));
     let parts: Vec<String> = used.iter().map(|(k, v)| format!("{k} {:.0}%", v / total * 100.0)).collect();
