@@ -140,64 +140,39 @@ async fn run() -> Result<()> {
     let half = segments / 2;
     if wanted("single") {
         println!("single-leg bookings at the owner: {clients} clients, {seconds} s ...");
-        let users = create_users(std::slice::from_ref(&b), clients, "bench", 4).await?;
-        let pool: Vec<(SegmentId, SeatCode)> = (half..segments)
-            .map(|k| bench_segment("b", k))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .flat_map(|segment| seats.iter().map(move |seat| (segment.clone(), seat.clone())))
-            .collect();
         let b_code = AirlineCode::parse("b")?;
-        let cpu_before = cpu_by_process();
-        let single = drive(clients, duration, pool.len(), |client, n| {
-            let (segment, seat) = pool[n].clone();
-            let (server, token, airline) = (b.clone(), users[client].token.clone(), b_code.clone());
-            async move {
-                let request = BookingRequest { legs: vec![LegRequest { airline, segment_id: segment, seat }] };
-                outcome(&server.book_undecoded(&token, &request).await)
-            }
-        })
-        .await;
-        let cpu = cpu_shares(&cpu_before, &cpu_by_process());
-        rows.push(Row::measured(
-            "single-leg booking at the owner (b)",
-            &single,
-            format!("{} booked; {cpu}", single.tally.successes()),
-        ));
+        let mut requests = Vec::new();
+        for k in half..segments {
+            let segment_id = bench_segment("b", k)?;
+            requests.extend(seats.iter().map(|seat| BookingRequest {
+                legs: vec![LegRequest { airline: b_code.clone(), segment_id: segment_id.clone(), seat: seat.clone() }],
+            }));
+        }
+        rows.push(booking_row("single-leg booking at the owner (b)", &b, clients, duration, &requests).await?);
     }
 
     if wanted("itinerary") {
         println!("three-airline itineraries through a: {clients} clients, {seconds} s ...");
-        let users = create_users(std::slice::from_ref(&a), clients, "bench", 4).await?;
-        let legs_of = |k: u32| -> Result<Vec<(AirlineCode, SegmentId)>> {
-            ["a", "b", "c"].iter().map(|code| Ok((AirlineCode::parse(code)?, bench_segment(code, k)?))).collect()
-        };
-        let itineraries: Vec<(Vec<(AirlineCode, SegmentId)>, SeatCode)> = (0..half)
-            .map(legs_of)
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .flat_map(|legs| seats.iter().map(move |seat| (legs.clone(), seat.clone())))
-            .collect();
-        let cpu_before = cpu_by_process();
-        let multi = drive(clients, duration, itineraries.len(), |client, n| {
-            let (legs, seat) = itineraries[n].clone();
-            let (server, token) = (a.clone(), users[client].token.clone());
-            async move {
-                let legs = legs.into_iter().map(|(airline, segment_id)| LegRequest {
-                    airline,
-                    segment_id,
-                    seat: seat.clone(),
-                });
-                outcome(&server.book_undecoded(&token, &BookingRequest { legs: legs.collect() }).await)
-            }
-        })
-        .await;
-        let cpu = cpu_shares(&cpu_before, &cpu_by_process());
-        rows.push(Row::measured(
-            "three-airline itinerary through a",
-            &multi,
-            format!("{} booked; {cpu}", multi.tally.successes()),
-        ));
+        let mut requests = Vec::new();
+        for k in 0..half {
+            let legs: Vec<(AirlineCode, SegmentId)> = ["a", "b", "c"]
+                .iter()
+                .map(|code| Ok((AirlineCode::parse(code)?, bench_segment(code, k)?)))
+                .collect::<Result<_>>()?;
+            requests.extend(seats.iter().map(|seat| {
+                BookingRequest {
+                    legs: legs
+                        .iter()
+                        .map(|(airline, segment_id)| LegRequest {
+                            airline: airline.clone(),
+                            segment_id: segment_id.clone(),
+                            seat: seat.clone(),
+                        })
+                        .collect(),
+                }
+            }));
+        }
+        rows.push(booking_row("three-airline itinerary through a", &a, clients, duration, &requests).await?);
     }
 
     if wanted("race") {
@@ -240,6 +215,25 @@ async fn run() -> Result<()> {
         if memory.is_empty() { "not measured (no --pids)".into() } else { memory.join(" MB, ") + " MB" }
     );
     Ok(())
+}
+
+/// `clients` passengers of `server` book `requests` there, each request once, for `duration`.
+async fn booking_row(
+    name: &str,
+    server: &ApiClient,
+    clients: usize,
+    duration: Duration,
+    requests: &[BookingRequest],
+) -> Result<Row> {
+    let users = create_users(std::slice::from_ref(server), clients, "bench", 4).await?;
+    let cpu_before = cpu_by_process();
+    let measured = drive(clients, duration, requests.len(), |client, n| {
+        let (server, token) = (server.clone(), users[client].token.clone());
+        async move { outcome(&server.book_undecoded(&token, &requests[n]).await) }
+    })
+    .await;
+    let cpu = cpu_shares(&cpu_before, &cpu_by_process());
+    Ok(Row::measured(name, &measured, format!("{} booked; {cpu}", measured.tally.successes())))
 }
 
 /// What `clients` concurrent loops did for `duration`.
