@@ -15,6 +15,8 @@ use passcom_shared::AirlineCode;
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
+use super::tokens::{PassengerClaims, SeenTokens, ServiceClaims};
+
 pub struct SigningKey {
     kid: AirlineCode,
     encoding: EncodingKey,
@@ -134,6 +136,8 @@ pub struct KeyRing {
     peers: HashMap<AirlineCode, String>,
     cache: RwLock<HashMap<AirlineCode, CachedKey>>,
     http: reqwest::Client,
+    pub(super) seen_passengers: SeenTokens<PassengerClaims>,
+    pub(super) seen_services: SeenTokens<ServiceClaims>,
 }
 
 /// A cached key is trusted this long; after it, the peer's JWKS is fetched again so that a
@@ -145,7 +149,14 @@ const REFETCH_MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 impl KeyRing {
     pub fn new(own: SigningKey, peers: HashMap<AirlineCode, String>, http: reqwest::Client) -> Self {
-        Self { own, peers, cache: RwLock::new(HashMap::new()), http }
+        Self {
+            own,
+            peers,
+            cache: RwLock::new(HashMap::new()),
+            http,
+            seen_passengers: SeenTokens::default(),
+            seen_services: SeenTokens::default(),
+        }
     }
 
     pub fn own(&self) -> &SigningKey {
