@@ -24,6 +24,18 @@ const MIGRATION_LOCK: i64 = 0x5041_5353_434F_4D00;
 
 const STATEMENT_TIMEOUT_MS: u64 = 5_000;
 
+/// Gives a hand-written statement a static query id, which is what makes diesel prepare it once
+/// per connection and reuse it.
+macro_rules! prepared_once {
+    ($statement:ident) => {
+        impl diesel::query_builder::QueryId for $statement {
+            type QueryId = $statement;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+    };
+}
+pub(crate) use prepared_once;
+
 pub fn build_pool(database_url: &str, size: usize) -> anyhow::Result<DbPool> {
     let mut config = ManagerConfig::default();
     // No test query on every checkout (a round trip each time): the pool already drops a

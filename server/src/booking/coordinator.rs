@@ -10,7 +10,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{SubsecRound, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures::future::join_all;
@@ -503,6 +505,23 @@ impl From<diesel::result::Error> for DecisionError {
     }
 }
 
+/// `preparing` → `committed`, as a statement of its own type: diesel never prepares an UPDATE
+/// of its own, and this one runs for every booking.
+struct Decide {
+    booking_id: Uuid,
+}
+
+crate::db::prepared_once!(Decide);
+
+impl QueryFragment<Pg> for Decide {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("UPDATE bookings SET state = 'committed', updated_at = now() WHERE booking_id = ");
+        out.push_bind_param::<diesel::sql_types::Uuid, _>(&self.booking_id)?;
+        out.push_sql(" AND state = 'preparing'");
+        Ok(())
+    }
+}
+
 /// The commit point: `preparing` → `committed`, the sale of our own legs, and the pass with its
 /// replication, atomically.
 async fn commit_decision(
@@ -516,12 +535,8 @@ async fn commit_decision(
     let decided = conn
         .transaction::<_, DecisionError, _>(|conn| {
             async move {
-                let booking = bookings::table.find(pass.pass_id).filter(bookings::state.eq("preparing"));
-                let updated = diesel::update(booking)
-                    .set((bookings::state.eq("committed"), bookings::updated_at.eq(Utc::now())))
-                    .execute(conn)
-                    .await?;
-                if updated == 0 {
+                let committed = Decide { booking_id: pass.pass_id }.execute(conn).await?;
+                if committed == 0 {
                     return Ok(Decided::Abandoned);
                 }
                 if let Some(group) = local {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use diesel::dsl;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -43,10 +43,7 @@ struct TakeSeat {
     seat: String,
 }
 
-impl QueryId for TakeSeat {
-    type QueryId = TakeSeat;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
+crate::db::prepared_once!(TakeSeat);
 
 impl QueryFragment<Pg> for TakeSeat {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
@@ -164,10 +161,7 @@ struct FinishHolds {
     coordinator: Option<String>,
 }
 
-impl QueryId for FinishHolds {
-    type QueryId = FinishHolds;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
+crate::db::prepared_once!(FinishHolds);
 
 impl QueryFragment<Pg> for FinishHolds {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {

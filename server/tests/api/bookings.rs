@@ -145,6 +145,30 @@ async fn a_coordinator_refusing_its_own_seat_aborts_the_holds_elsewhere() {
 }
 
 #[tokio::test]
+async fn a_booking_too_slow_to_decide_is_abandoned_everywhere() {
+    // The coordinator stalls after the holds for longer than recovery lets a booking prepare.
+    let options =
+        Options::demo().with("PASSCOM_PREPARE_TIMEOUT_SECS", "1").with("PASSCOM_FAULT_PAUSE_AFTER_PREPARE_MS", "2500");
+    let fed = TestFederation::start(options).await;
+    let client = fed.client();
+    let a = fed.url("a");
+    let route = itinerary(&client, &a, "Porto%20Alegre", "Recife", 3).await;
+    let legs = legs_of(&route, &["6B", "6B", "6B"]);
+    let token = client.passenger(&a).await;
+
+    let answer = book_legs(&client, &a, &token, &legs).await;
+    answer.assert_problem(503, "booking_timed_out");
+    for (airline, segment, seat) in &legs {
+        let (status, _) = seat_state(&fed.app(airline).db, segment, seat).await;
+        assert_eq!(status, "available", "nothing is held or sold at {airline}");
+    }
+    let aborted = fed.app("a").db.count("SELECT count(*) AS n FROM bookings WHERE state = 'aborted'").await;
+    assert_eq!(aborted, 1, "recovery's abort stands; the late coordinator did not commit");
+    let passes = client.get(&format!("{a}/api/v1/passes"), Some(&token)).await;
+    assert_eq!(passes.body["passes"], json!([]));
+}
+
+#[tokio::test]
 async fn passes_are_everywhere_and_only_their_owner_sees_or_cancels_them() {
     let fed = TestFederation::start(Options::demo()).await;
     let client = fed.client();
