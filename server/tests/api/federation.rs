@@ -241,6 +241,17 @@ async fn internal_routes_refuse_anyone_but_a_peer() {
     client.get(&url, Some(&tokens::issue_service(&impostor).unwrap())).await.assert_problem(401, "unauthorized");
     std::fs::remove_dir_all(dir).unwrap();
 
+    // Replication carries whole backlogs: far more than a public body, but not without bound.
+    let replication = format!("{}/internal/v1/replication", fed.url("b"));
+    let releases: Vec<Value> =
+        (0..1000).map(|_| json!({"kind": "release", "payload": {"booking_id": uuid::Uuid::new_v4()}})).collect();
+    let batch = json!({ "messages": releases });
+    assert!(batch.to_string().len() > 64 * 1024);
+    let applied = client.post(&replication, Some(&service), &batch).await;
+    assert_eq!((applied.status, applied.body["applied"].clone()), (200, json!(1000)), "{}", applied.body);
+    let huge = json!({"messages": [], "padding": "x".repeat(5 * 1024 * 1024)});
+    client.post(&replication, Some(&service), &huge).await.assert_problem(413, "payload_too_large");
+
     let hold = client
         .post(
             &format!("{}/internal/v1/holds", fed.url("b")),
