@@ -289,6 +289,11 @@ async fn only_a_bookings_coordinator_decides_it() {
     bogus.assert_problem(400, "invalid_path");
 }
 
+async fn can_log_in(client: &Client, base: &str, login: &str) -> bool {
+    let body = json!({"login": login, "password": PASSWORD});
+    client.post(&format!("{base}/api/v1/sessions"), None, &body).await.status == 200
+}
+
 #[tokio::test]
 async fn a_dead_peer_gives_partial_answers_then_catches_up() {
     let mut fed = ProcessFederation::start(Options::demo()).await;
@@ -320,26 +325,12 @@ async fn a_dead_peer_gives_partial_answers_then_catches_up() {
 
     // Registration needs a majority (a and b), login needs only the local copy.
     client.register(&a, "while-c-sleeps").await;
-    let logged_in_at_b = eventually(Duration::from_secs(10), || async {
-        client
-            .post(&format!("{b}/api/v1/sessions"), None, &json!({"login": "while-c-sleeps", "password": PASSWORD}))
-            .await
-            .status
-            == 200
-    })
-    .await;
+    let logged_in_at_b = eventually(Duration::from_secs(10), || can_log_in(&client, &b, "while-c-sleeps")).await;
     assert!(logged_in_at_b);
 
     fed.server("c").restart().await;
     let c_url = fed.url("c");
-    let caught_up = eventually(Duration::from_secs(15), || async {
-        client
-            .post(&format!("{c_url}/api/v1/sessions"), None, &json!({"login": "while-c-sleeps", "password": PASSWORD}))
-            .await
-            .status
-            == 200
-    })
-    .await;
+    let caught_up = eventually(Duration::from_secs(15), || can_log_in(&client, &c_url, "while-c-sleeps")).await;
     assert!(caught_up, "c has the account made while it was down");
     let healed = eventually(Duration::from_secs(10), || async {
         client.get(&format!("{a}/api/v1/segments"), None).await.body["unavailable_airlines"] == json!([])
