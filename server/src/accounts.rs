@@ -9,31 +9,48 @@
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use passcom_shared::api::{Account, Credentials, Session};
 use passcom_shared::client::PeerError;
-use passcom_shared::internal::{LoginClaim, ReplicatedAccount};
+use passcom_shared::internal::{LoginClaim, Replicated, ReplicatedAccount};
+use passcom_shared::{AirlineCode, Code};
 use uuid::Uuid;
 
+use crate::app::AppState;
 use crate::auth::tokens;
 use crate::error::{ApiError, ApiResult};
-use crate::outbox::{self, Replicated};
+use crate::federation::Owner;
+use crate::replication::outbox::{self, To};
 use crate::schema::{login_claims, users};
-use crate::startup::AppState;
+
+/// Input that cannot become an account.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidInput {
+    #[error("`login` must be 3-64 characters of letters, digits, '.', '_' or '-'")]
+    Login,
+    #[error("`password` must be 8-128 characters")]
+    Password,
+}
+
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        ApiError::invalid_body(e.to_string())
+    }
+}
 
 /// A login: 3–64 characters of `a-z 0-9 . _ -`, compared in lowercase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login(String);
 
 impl Login {
-    pub fn parse(raw: &str) -> ApiResult<Self> {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let login = raw.trim().to_lowercase();
         let valid = (3..=64).contains(&login.chars().count())
             && login.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
         if valid {
             Ok(Login(login))
         } else {
-            Err(ApiError::invalid_body("`login` must be 3-64 characters of letters, digits, '.', '_' or '-'"))
+            Err(InvalidInput::Login)
         }
     }
 
@@ -46,11 +63,11 @@ impl Login {
 pub struct NewPassword(String);
 
 impl NewPassword {
-    pub fn parse(raw: String) -> ApiResult<Self> {
+    pub fn parse(raw: String) -> Result<Self, InvalidInput> {
         if (8..=128).contains(&raw.chars().count()) {
             Ok(NewPassword(raw))
         } else {
-            Err(ApiError::invalid_body("`password` must be 8-128 characters"))
+            Err(InvalidInput::Password)
         }
     }
 }
@@ -72,32 +89,11 @@ pub async fn register(state: &AppState, request_id: &str, login: Login, password
             return Err(login_taken(&login));
         }
     }
-    let password_hash = state.passwords.hash(password.0).await?;
+    let password_hash = state.passwords.hash(password.0).await.map_err(ApiError::internal)?;
 
     let mut outcomes = Vec::new();
-    for airline in state.all_airlines() {
-        let outcome = if airline == state.settings.airline {
-            let mut conn = state.pool.get().await?;
-            if claim_locally(&mut conn, &claim).await? {
-                ClaimOutcome::Granted
-            } else {
-                ClaimOutcome::Taken
-            }
-        } else {
-            let peer = state
-                .federation
-                .peer(&airline)
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no peer {airline}")))?;
-            match state
-                .federation
-                .call(peer, "claim_login", request_id, |ctx| peer.client.claim_login(ctx, &claim))
-                .await
-            {
-                Ok(_) => ClaimOutcome::Granted,
-                Err(PeerError::Refused(p)) if p.code == "login_taken" => ClaimOutcome::Taken,
-                Err(_) => ClaimOutcome::Unreachable,
-            }
-        };
+    for (airline, owner) in state.federation.owners() {
+        let outcome = claim_at(state, request_id, owner, &claim).await?;
         let taken = outcome == ClaimOutcome::Taken;
         outcomes.push((airline, outcome));
         if taken {
@@ -106,15 +102,14 @@ pub async fn register(state: &AppState, request_id: &str, login: Login, password
     }
     let granted = outcomes.iter().filter(|(_, o)| *o == ClaimOutcome::Granted).count();
     let taken = outcomes.iter().any(|(_, o)| *o == ClaimOutcome::Taken);
-    let majority = granted * 2 > state.all_airlines().len();
+    let majority = granted * 2 > state.federation.peers().len() + 1;
     if taken || !majority {
         release_claims(state, request_id, &claim, &outcomes).await;
         return Err(if taken {
             login_taken(&login)
         } else {
             ApiError::new(
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "airline_unavailable",
+                Code::AirlineUnavailable,
                 "too few airlines are reachable to register a login that is unique everywhere; try again shortly",
             )
         });
@@ -128,41 +123,51 @@ pub async fn register(state: &AppState, request_id: &str, login: Login, password
         created_at: Utc::now(),
     };
     let mut conn = state.pool.get().await?;
-    let peers: Vec<_> = state.federation.peers().iter().map(|p| p.airline.clone()).collect();
-    conn.transaction::<_, ApiError, _>(|conn| {
+    outbox::transaction::<_, ApiError, _>(state, &mut conn, |conn| {
         async move {
             insert_account(conn, &account).await?;
-            outbox::enqueue(conn, &peers, &Replicated::Account(account.clone())).await?;
+            outbox::enqueue(state, conn, To::EveryPeer, &Replicated::Account(account.clone())).await?;
             Ok(())
         }
         .scope_boxed()
     })
     .await?;
-    state.outbox_wake.notify_one();
     Ok(Account { user_id, login: login.0 })
+}
+
+/// Asks one airline to reserve the login for this registration.
+async fn claim_at(state: &AppState, request_id: &str, owner: Owner<'_>, claim: &LoginClaim) -> ApiResult<ClaimOutcome> {
+    Ok(match owner {
+        Owner::Here => {
+            let mut conn = state.pool.get().await?;
+            if claim_locally(&mut conn, claim).await? {
+                ClaimOutcome::Granted
+            } else {
+                ClaimOutcome::Taken
+            }
+        }
+        Owner::Peer(peer) => match peer.claim_login(request_id, claim).await {
+            Ok(_) => ClaimOutcome::Granted,
+            Err(PeerError::Refused(p)) if p.code == Code::LoginTaken => ClaimOutcome::Taken,
+            Err(_) => ClaimOutcome::Unreachable,
+        },
+    })
 }
 
 async fn release_claims(
     state: &AppState,
     request_id: &str,
     claim: &LoginClaim,
-    outcomes: &[(passcom_shared::AirlineCode, ClaimOutcome)],
+    outcomes: &[(AirlineCode, ClaimOutcome)],
 ) {
     for (airline, _) in outcomes.iter().filter(|(_, o)| *o == ClaimOutcome::Granted) {
-        let released = if *airline == state.settings.airline {
-            match state.pool.get().await {
+        let released = match state.federation.owner(airline) {
+            Some(Owner::Here) => match state.pool.get().await {
                 Ok(mut conn) => release_locally(&mut conn, claim).await.map(drop).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
-            }
-        } else if let Some(peer) = state.federation.peer(airline) {
-            state
-                .federation
-                .call(peer, "release_login", request_id, |ctx| peer.client.release_login(ctx, claim))
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
-        } else {
-            Ok(())
+            },
+            Some(Owner::Peer(peer)) => peer.release_login(request_id, claim).await.map(drop).map_err(|e| e.to_string()),
+            None => Ok(()),
         };
         if let Err(e) = released {
             // The login stays reserved at that airline; no account can be made with it there
@@ -172,8 +177,8 @@ async fn release_claims(
     }
 }
 
-fn login_taken(login: &Login) -> ApiError {
-    ApiError::conflict("login_taken", format!("the login `{}` is already registered", login.as_str()))
+pub fn login_taken(login: &Login) -> ApiError {
+    ApiError::new(Code::LoginTaken, format!("the login `{}` is already registered", login.as_str()))
 }
 
 async fn login_exists(conn: &mut AsyncPgConnection, login: &Login) -> QueryResult<bool> {
@@ -258,16 +263,11 @@ pub async fn login(state: &AppState, credentials: Credentials) -> ApiResult<Sess
         None => None,
     };
     let stored_hash = found.as_ref().map(|(_, _, hash)| hash.clone());
-    let valid = credentials.password.len() <= 1024 && state.passwords.verify(credentials.password, stored_hash).await?;
+    let valid = credentials.password.len() <= 1024
+        && state.passwords.verify(credentials.password, stored_hash).await.map_err(ApiError::internal)?;
     let (user_id, login, _) = match found {
         Some(found) if valid => found,
-        _ => {
-            return Err(ApiError::new(
-                actix_web::http::StatusCode::UNAUTHORIZED,
-                "bad_credentials",
-                "the login or the password is wrong",
-            ))
-        }
+        _ => return Err(ApiError::new(Code::BadCredentials, "the login or the password is wrong")),
     };
     let ttl = state.settings.token_ttl.as_secs();
     let access_token = tokens::issue_passenger(state.keys.own(), user_id, &login, i64::try_from(ttl).unwrap_or(3600))?;

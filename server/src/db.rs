@@ -36,6 +36,48 @@ macro_rules! prepared_once {
 }
 pub(crate) use prepared_once;
 
+/// A Rust enum stored as one of a fixed set of words in a TEXT column, whose CHECK constraint
+/// lists the same words: code compares variants, never string literals.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $word:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $word),+
+                }
+            }
+        }
+
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+            ) -> diesel::serialize::Result {
+                <str as diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg>>::to_sql(self.as_str(), out)
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+                let word =
+                    <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg>>::from_sql(bytes)?;
+                match word.as_str() {
+                    $($word => Ok(Self::$variant),)+
+                    other => Err(format!(concat!("unknown ", stringify!($name), " `{}`"), other).into()),
+                }
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
 pub fn build_pool(database_url: &str, size: usize) -> anyhow::Result<DbPool> {
     let mut config = ManagerConfig::default();
     // No test query on every checkout (a round trip each time): the pool already drops a

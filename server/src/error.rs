@@ -4,12 +4,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use passcom_shared::{AirlineCode, Problem};
+use passcom_shared::client::PeerError;
+use passcom_shared::{AirlineCode, Code, Problem};
 
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: Code,
     detail: String,
     airline: Option<AirlineCode>,
     leg: Option<usize>,
@@ -29,51 +30,71 @@ impl std::fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    /// A failure with its code's own status.
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
+        let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self::with_status(status, code, detail)
+    }
+
+    fn with_status(status: StatusCode, code: Code, detail: impl Into<String>) -> Self {
         Self { status, code, detail: detail.into(), airline: None, leg: None, cause: None }
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    pub fn invalid_body(detail: impl Into<String>) -> Self {
+        Self::new(Code::InvalidBody, detail)
     }
 
-    pub fn invalid_body(detail: impl Into<String>) -> Self {
-        Self::bad_request("invalid_body", detail)
+    pub fn invalid_query(detail: impl Into<String>) -> Self {
+        Self::new(Code::InvalidQuery, detail)
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+        Self::new(Code::NotFound, detail)
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+        Self::new(Code::Unauthorized, detail)
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
-    }
-
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, detail)
+        Self::new(Code::Forbidden, detail)
     }
 
     pub fn airline_unavailable(airline: &AirlineCode, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "airline_unavailable", detail).with_airline(airline.clone())
+        Self::new(Code::AirlineUnavailable, detail).with_airline(airline.clone())
     }
 
     /// Something that should not happen: the client sees a generic 500, the log sees why.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
-        Self {
-            cause: Some(cause.into()),
-            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed; the request can be retried")
-        }
+        Self { cause: Some(cause.into()), ..Self::new(Code::Internal, "the server failed; the request can be retried") }
     }
 
     /// A dependency (database, Redis) that is down: 503, worth retrying.
-    pub fn dependency_unavailable(code: &'static str, what: &str, cause: impl Into<anyhow::Error>) -> Self {
-        Self {
-            cause: Some(cause.into()),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, format!("{what} is unavailable; try again shortly"))
+    pub fn dependency_unavailable(code: Code, what: &str, cause: impl Into<anyhow::Error>) -> Self {
+        Self { cause: Some(cause.into()), ..Self::new(code, format!("{what} is unavailable; try again shortly")) }
+    }
+
+    /// A bodiless answer of actix's own (a 404, a 405), given a problem body.
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, detail) = match status {
+            StatusCode::NOT_FOUND => (Code::NotFound, "there is nothing at this URL"),
+            StatusCode::METHOD_NOT_ALLOWED => (Code::MethodNotAllowed, "this URL does not accept that method"),
+            StatusCode::PAYLOAD_TOO_LARGE => (Code::PayloadTooLarge, "the body is too large"),
+            s if s.is_client_error() => (Code::BadRequest, "the request was refused"),
+            _ => (Code::Internal, "the server failed; the request can be retried"),
+        };
+        Self::with_status(status, code, detail)
+    }
+
+    /// A peer that refused (relayed as it was stated) or could not be reached (503) while
+    /// booking: either way, nothing was booked.
+    pub fn peer_failure(airline: &AirlineCode, e: PeerError) -> Self {
+        match e {
+            PeerError::Refused(problem) => Self::from_problem(&problem).with_airline(airline.clone()),
+            PeerError::Unreachable(why) => {
+                tracing::warn!(%airline, error = %why, "airline unavailable for a booking");
+                Self::airline_unavailable(airline, format!("airline {airline} cannot be reached; nothing was booked"))
+            }
         }
     }
 
@@ -87,7 +108,7 @@ impl ApiError {
         self
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         self.code
     }
 
@@ -102,32 +123,11 @@ impl ApiError {
     /// A peer's refusal, relayed to our own client as it was stated.
     pub fn from_problem(problem: &Problem) -> Self {
         let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_GATEWAY);
-        let code = known_code(&problem.code);
-        let mut err = Self::new(status, code, problem.detail.clone());
+        let mut err = Self::with_status(status, problem.code, problem.detail.clone());
         err.airline = problem.airline.as_deref().and_then(|a| AirlineCode::parse(a).ok());
         err.leg = problem.leg;
         err
     }
-}
-
-/// Codes are `&'static str` so that nothing but the names below reach a client.
-fn known_code(code: &str) -> &'static str {
-    const CODES: &[&str] = &[
-        "seat_taken",
-        "seat_locked",
-        "airline_unavailable",
-        "lock_service_unavailable",
-        "invalid_itinerary",
-        "login_taken",
-        "bad_credentials",
-        "unauthorized",
-        "forbidden",
-        "not_found",
-        "invalid_body",
-        "invalid_query",
-        "invalid_path",
-    ];
-    CODES.iter().copied().find(|c| *c == code).unwrap_or("peer_error")
 }
 
 impl ResponseError for ApiError {
@@ -150,7 +150,7 @@ impl From<diesel::result::Error> for ApiError {
         match e {
             diesel::result::Error::NotFound => ApiError::not_found("no such resource"),
             diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, _) => {
-                ApiError::dependency_unavailable("database_unavailable", "the database", e)
+                ApiError::dependency_unavailable(Code::DatabaseUnavailable, "the database", e)
             }
             e => ApiError::internal(e),
         }
@@ -159,7 +159,7 @@ impl From<diesel::result::Error> for ApiError {
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for ApiError {
     fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        ApiError::dependency_unavailable("database_unavailable", "the database", e)
+        ApiError::dependency_unavailable(Code::DatabaseUnavailable, "the database", e)
     }
 }
 

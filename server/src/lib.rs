@@ -3,6 +3,7 @@
 //! workers that replicate writes and recover interrupted bookings.
 
 pub mod accounts;
+pub mod app;
 pub mod auth;
 pub mod booking;
 pub mod cache;
@@ -13,10 +14,10 @@ pub mod error;
 pub mod federation;
 pub mod locks;
 pub mod metrics;
-pub mod outbox;
 pub mod passes;
+pub mod replication;
 pub mod routes;
-pub mod routing;
 pub mod schema;
 pub mod startup;
 pub mod telemetry;
+pub mod workers;

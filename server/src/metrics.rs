@@ -9,6 +9,7 @@ pub struct Metrics {
     bookings: IntCounterVec,
     peer_calls: IntCounterVec,
     outbox: IntCounterVec,
+    worker_panics: IntCounterVec,
 }
 
 impl Metrics {
@@ -32,15 +33,24 @@ impl Metrics {
             Opts::new("outbox_messages_total", "Replicated writes sent to peers, by outcome"),
             &["peer", "outcome"],
         )?;
+        let worker_panics = IntCounterVec::new(
+            Opts::new("worker_panics_total", "Background workers that panicked and were restarted"),
+            &["worker"],
+        )?;
+        registry.register(Box::new(worker_panics.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_seconds.clone()))?;
         registry.register(Box::new(bookings.clone()))?;
         registry.register(Box::new(peer_calls.clone()))?;
         registry.register(Box::new(outbox.clone()))?;
-        Ok(Self { registry, requests, request_seconds, bookings, peer_calls, outbox })
+        Ok(Self { registry, requests, request_seconds, bookings, peer_calls, outbox, worker_panics })
     }
 
+    /// `route` is a route pattern or a fixed word, never a raw path; a method outside HTTP's
+    /// own set is counted as `other`, so no client can mint labels.
     pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
+        let method = METHODS.into_iter().find(|m| *m == method).unwrap_or("other");
         self.requests.with_label_values(&[method, route, &status.to_string()]).inc();
         self.request_seconds.with_label_values(&[route]).observe(seconds);
     }
@@ -56,6 +66,10 @@ impl Metrics {
 
     pub fn outbox_delivery(&self, peer: &str, outcome: &str, messages: usize) {
         self.outbox.with_label_values(&[peer, outcome]).inc_by(messages as u64);
+    }
+
+    pub fn worker_panic(&self, worker: &'static str) {
+        self.worker_panics.with_label_values(&[worker]).inc();
     }
 
     pub fn render(&self) -> String {

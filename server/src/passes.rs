@@ -4,30 +4,46 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use passcom_shared::api::{Money, Pass, PassLeg, PassStatus};
 use passcom_shared::internal::ReplicatedPass;
 use passcom_shared::AirlineCode;
 use uuid::Uuid;
 
-use crate::booking::participant;
+use crate::db::text_enum;
 use crate::error::{ApiError, ApiResult};
-use crate::outbox::{self, Replicated};
 use crate::schema::passes;
-use crate::startup::AppState;
 
-fn status_str(status: PassStatus) -> &'static str {
-    match status {
-        PassStatus::Confirmed => "confirmed",
-        PassStatus::Cancelled => "cancelled",
+text_enum!(
+    /// A pass as stored (the `passes.status` CHECK lists the same words).
+    StoredStatus {
+        Confirmed => "confirmed",
+        Cancelled => "cancelled",
+    }
+);
+
+impl From<PassStatus> for StoredStatus {
+    fn from(status: PassStatus) -> Self {
+        match status {
+            PassStatus::Confirmed => StoredStatus::Confirmed,
+            PassStatus::Cancelled => StoredStatus::Cancelled,
+        }
+    }
+}
+
+impl From<StoredStatus> for PassStatus {
+    fn from(status: StoredStatus) -> Self {
+        match status {
+            StoredStatus::Confirmed => PassStatus::Confirmed,
+            StoredStatus::Cancelled => PassStatus::Cancelled,
+        }
     }
 }
 
 /// Inserts the pass, or moves a stored one to `cancelled`; never back.
 pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -> QueryResult<()> {
     let pass = &replicated.pass;
-    let status = status_str(pass.status);
+    let status = StoredStatus::from(pass.status);
     let legs = serde_json::to_value(&pass.legs).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     let insert = diesel::insert_into(passes::table)
         .values((
@@ -48,7 +64,7 @@ pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -
     Ok(())
 }
 
-type PassRow = (Uuid, String, String, DateTime<Utc>, i64, String, serde_json::Value);
+type PassRow = (Uuid, StoredStatus, String, DateTime<Utc>, i64, String, serde_json::Value);
 
 /// The user's passes, newest first; `only` narrows to one pass. One query, whatever the count.
 pub async fn for_user(conn: &mut AsyncPgConnection, user_id: Uuid, only: Option<Uuid>) -> QueryResult<Vec<Pass>> {
@@ -77,7 +93,7 @@ pub async fn for_user(conn: &mut AsyncPgConnection, user_id: Uuid, only: Option<
                 .ok()?;
             Some(Pass {
                 pass_id,
-                status: if status == "cancelled" { PassStatus::Cancelled } else { PassStatus::Confirmed },
+                status: status.into(),
                 created_at,
                 sold_by: AirlineCode::parse(&sold_by).ok()?,
                 legs,
@@ -94,47 +110,27 @@ pub async fn one(conn: &mut AsyncPgConnection, user_id: Uuid, pass_id: Uuid) -> 
         .ok_or_else(|| ApiError::not_found("you have no pass with this id"))
 }
 
-/// Cancels one of the user's passes: here at once, at every leg's owner and every peer through
-/// the outbox (retried until each owner has freed its seats). Cancelling again is harmless.
-#[tracing::instrument(skip(state))]
-pub async fn cancel(state: &AppState, user_id: Uuid, pass_id: Uuid) -> ApiResult<Pass> {
-    let mut conn = state.pool.get().await?;
-    let own = state.settings.airline.clone();
-    let peers: Vec<AirlineCode> = state.federation.peers().iter().map(|p| p.airline.clone()).collect();
-    let pass = conn
-        .transaction::<_, ApiError, _>(|conn| {
-            async move {
-                let status: Option<String> = passes::table
-                    .filter(passes::pass_id.eq(pass_id))
-                    .filter(passes::user_id.eq(user_id))
-                    .select(passes::status)
-                    .for_update()
-                    .first(conn)
-                    .await
-                    .optional()?;
-                match status.as_deref() {
-                    None => return Err(ApiError::not_found("you have no pass with this id")),
-                    Some("cancelled") => return one(conn, user_id, pass_id).await,
-                    Some(_) => {}
-                }
-                diesel::update(passes::table.find(pass_id)).set(passes::status.eq("cancelled")).execute(conn).await?;
-                let mut pass = one(conn, user_id, pass_id).await?;
-                pass.status = PassStatus::Cancelled;
-                let mut owners: Vec<AirlineCode> = pass.legs.iter().map(|l| l.airline.clone()).collect();
-                owners.sort();
-                owners.dedup();
-                if owners.contains(&own) {
-                    participant::release(conn, pass_id).await?;
-                }
-                let remote_owners: Vec<AirlineCode> = owners.into_iter().filter(|o| *o != own).collect();
-                outbox::enqueue(conn, &remote_owners, &Replicated::Release { booking_id: pass_id }).await?;
-                outbox::enqueue(conn, &peers, &Replicated::Pass(ReplicatedPass { user_id, pass: pass.clone() }))
-                    .await?;
-                Ok(pass)
-            }
-            .scope_boxed()
-        })
-        .await?;
-    state.outbox_wake.notify_one();
-    Ok(pass)
+/// Locks the user's pass for a change in the caller's transaction; its status, or `None`.
+pub async fn lock_status(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    pass_id: Uuid,
+) -> QueryResult<Option<PassStatus>> {
+    let status: Option<StoredStatus> = passes::table
+        .filter(passes::pass_id.eq(pass_id))
+        .filter(passes::user_id.eq(user_id))
+        .select(passes::status)
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(status.map(PassStatus::from))
+}
+
+pub async fn mark_cancelled(conn: &mut AsyncPgConnection, pass_id: Uuid) -> QueryResult<()> {
+    diesel::update(passes::table.find(pass_id))
+        .set(passes::status.eq(StoredStatus::Cancelled))
+        .execute(conn)
+        .await
+        .map(drop)
 }

@@ -15,7 +15,7 @@ use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 
-use crate::startup::AppState;
+use crate::app::AppState;
 
 /// Installs the global subscriber once; later calls (more servers in one test process) are no-ops.
 pub fn init(json: bool) {

@@ -156,7 +156,8 @@ impl FinishAction {
 }
 
 fn serde_urlencoded_pairs(filter: &SegmentFilter) -> String {
-    let pairs: Vec<String> = [("origin", &filter.origin), ("destination", &filter.destination), ("ids", &filter.ids)]
+    let ids = filter.ids.as_ref().map(ToString::to_string);
+    let pairs: Vec<String> = [("origin", &filter.origin), ("destination", &filter.destination), ("ids", &ids)]
         .into_iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", percent_encode(v))))
         .collect();

@@ -70,15 +70,59 @@ string_id!(
     /// A seat on a segment: a row number then a letter, as `1A` or `30F`.
     SeatCode,
     |s| {
-        let (row, letter) = s.split_at(s.len().saturating_sub(1));
+        // Judged on bytes: a split by byte position may fall inside a multi-byte character.
+        let Some((&letter, row)) = s.as_bytes().split_last() else { return false };
         (1..=3).contains(&row.len())
-            && row.bytes().all(|b| b.is_ascii_digit())
-            && !row.starts_with('0')
-            && letter.len() == 1
-            && letter.bytes().all(|b| b.is_ascii_uppercase())
+            && row.iter().all(u8::is_ascii_digit)
+            && row.first() != Some(&b'0')
+            && letter.is_ascii_uppercase()
     },
     "seat (a row number and a capital letter, like 12C)"
 );
+
+/// The most legs an itinerary has, and so the most segments one lookup names.
+pub const MAX_LEGS: usize = 6;
+
+/// Up to [`MAX_LEGS`] segment ids, comma-separated on the wire (`?ids=A1,B2`). More are refused,
+/// never silently dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SegmentIds(Vec<SegmentId>);
+
+impl SegmentIds {
+    pub fn new(ids: Vec<SegmentId>) -> Result<Self, IdError> {
+        if ids.len() > MAX_LEGS {
+            return Err(IdError(format!("at most {MAX_LEGS} segment ids, not {}", ids.len())));
+        }
+        Ok(Self(ids))
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        Self::new(raw.split(',').map(SegmentId::parse).collect::<Result<_, _>>()?)
+    }
+
+    pub fn as_slice(&self) -> &[SegmentId] {
+        &self.0
+    }
+}
+
+impl fmt::Display for SegmentIds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.0.iter().map(SegmentId::as_str).collect();
+        f.write_str(&ids.join(","))
+    }
+}
+
+impl Serialize for SegmentIds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SegmentIds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -88,7 +132,7 @@ mod tests {
     fn seats_parse_like_a_seat_map() {
         assert!(SeatCode::parse("1A").is_ok());
         assert!(SeatCode::parse("30F").is_ok());
-        for bad in ["", "A", "0A", "1a", "1234A", "12", "1AA", " 1A"] {
+        for bad in ["", "A", "0A", "1a", "1234A", "12", "1AA", " 1A", "1é", "1😀", "é", "😀A", "1\u{0}"] {
             assert!(SeatCode::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
@@ -105,5 +149,20 @@ mod tests {
     fn deserializing_checks_the_format() {
         assert!(serde_json::from_str::<SegmentId>("\"A101-20261122\"").is_ok());
         assert!(serde_json::from_str::<SegmentId>("\"../etc\"").is_err());
+    }
+}
+
+#[cfg(test)]
+mod segment_ids {
+    use super::*;
+
+    #[test]
+    fn a_list_of_ids_is_refused_past_the_most_legs_not_cut() {
+        let six = SegmentIds::parse("A,B,C,D,E,F").unwrap();
+        assert_eq!(six.as_slice().len(), 6);
+        assert_eq!(six.to_string(), "A,B,C,D,E,F");
+        assert!(SegmentIds::parse("A,B,C,D,E,F,G").is_err());
+        assert!(SegmentIds::parse("A,,B").is_err());
+        assert!(SegmentIds::parse("A,../x").is_err());
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::{Pass, Segment};
-use crate::{AirlineCode, SeatCode, SegmentId};
+use crate::{AirlineCode, SeatCode, SegmentId, SegmentIds};
 
 /// Audience of server-to-server tokens; passenger tokens never carry it.
 pub const SERVICE_AUDIENCE: &str = "passcom-internal";
@@ -117,9 +117,9 @@ pub struct SegmentFilter {
     pub origin: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
-    /// Comma-separated segment ids: only these.
+    /// Only these segments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ids: Option<String>,
+    pub ids: Option<SegmentIds>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,5 +9,5 @@ pub mod ids;
 pub mod internal;
 pub mod problem;
 
-pub use ids::{AirlineCode, SeatCode, SegmentId};
-pub use problem::Problem;
+pub use ids::{AirlineCode, SeatCode, SegmentId, SegmentIds, MAX_LEGS};
+pub use problem::{Code, Problem};

@@ -148,7 +148,9 @@ impl ApiClient {
             return Ok(body);
         }
         Err(match serde_json::from_slice::<Problem>(&body) {
-            Ok(problem) => CallError::Status { status: status.as_u16(), code: problem.code, detail: problem.detail },
+            Ok(problem) => {
+                CallError::Status { status: status.as_u16(), code: problem.code.to_string(), detail: problem.detail }
+            }
             Err(_) => CallError::Status {
                 status: status.as_u16(),
                 code: if status.is_success() { "unexpected_status" } else { "no_problem_body" }.to_owned(),

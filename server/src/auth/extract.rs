@@ -9,8 +9,8 @@ use passcom_shared::AirlineCode;
 use uuid::Uuid;
 
 use super::tokens;
+use crate::app::AppState;
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 /// A passenger, from a token issued by any airline of the federation.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use passcom_shared::AirlineCode;
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-use super::tokens::{PassengerClaims, SeenTokens, ServiceClaims};
+use super::claims::{PassengerClaims, SeenTokens, ServiceClaims};
 
 pub struct SigningKey {
     kid: AirlineCode,

@@ -12,8 +12,6 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
-use crate::error::ApiError;
-
 /// Verified when the login does not exist, so that a wrong login costs the same time as a
 /// wrong password and timing does not reveal which logins exist.
 const DUMMY_HASH: &str =
@@ -32,12 +30,12 @@ impl Passwords {
         Self { permits: Semaphore::new(concurrency.max(1)), buffers: Mutex::new(Vec::new()) }
     }
 
-    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
         self.with_memory(move |memory| hash_with(password.as_bytes(), memory)).await
     }
 
     /// True when `password` matches `stored`; with no stored hash it still does the full work.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
+    pub async fn verify(&self, password: String, stored: Option<String>) -> anyhow::Result<bool> {
         let exists = stored.is_some();
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
         let matches = self.with_memory(move |memory| verify_with(password.as_bytes(), &stored, memory)).await?;
@@ -48,8 +46,8 @@ impl Passwords {
     async fn with_memory<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut [Block]) -> Result<T, argon2::password_hash::Error> + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+    ) -> anyhow::Result<T> {
+        let _permit = self.permits.acquire().await?;
         let reused = self.buffers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
         let mut memory = reused.unwrap_or_else(|| vec![Block::default(); Params::default().block_count()]);
         let span = tracing::Span::current();
@@ -57,10 +55,9 @@ impl Passwords {
             let result = span.in_scope(|| f(&mut memory));
             (result, memory)
         })
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
         self.buffers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(memory);
-        result.map_err(|e| ApiError::internal(anyhow::anyhow!("argon2: {e}")))
+        result.map_err(|e| anyhow::anyhow!("argon2: {e}"))
     }
 }
 

@@ -1,15 +1,40 @@
 //! `Idempotency-Key` for bookings, with Stripe's semantics: a repeat of a key replays the stored
 //! response, the same key with another body is a 422, and keys are kept for at least 24 hours.
 //! The key row is written in the same transaction as the booking's intent, so a key can never
-//! start two bookings.
+//! start two bookings; the first final answer stored for a key is never overwritten.
 
+use std::future::{ready, Ready};
+
+use actix_web::{FromRequest, HttpRequest};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use passcom_shared::api::Pass;
+use passcom_shared::Code;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::log::{self, BookingState};
 use crate::error::{ApiError, ApiResult};
-use crate::schema::{bookings, idempotency_keys, passes};
+use crate::passes;
+use crate::schema::idempotency_keys;
+
+/// The `Idempotency-Key` header, when the client sent one: 1–255 visible ASCII characters,
+/// like Stripe's.
+pub struct KeyHeader(pub Option<String>);
+
+impl FromRequest for KeyHeader {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let Some(raw) = req.headers().get("idempotency-key") else { return ready(Ok(KeyHeader(None))) };
+        let valid = (1..=255).contains(&raw.len()) && raw.as_bytes().iter().all(u8::is_ascii_graphic);
+        ready(match raw.to_str() {
+            Ok(key) if valid => Ok(KeyHeader(Some(key.to_owned()))),
+            _ => Err(ApiError::new(Code::InvalidHeader, "`Idempotency-Key` must be 1-255 visible ASCII characters")),
+        })
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
@@ -18,32 +43,27 @@ pub struct IdempotencyKey {
 }
 
 impl IdempotencyKey {
-    /// 1–255 visible ASCII characters, like Stripe's.
-    pub fn parse(raw: &str, canonical_body: &[u8]) -> ApiResult<Self> {
-        let valid = (1..=255).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic());
-        if !valid {
-            return Err(ApiError::bad_request(
-                "invalid_header",
-                "`Idempotency-Key` must be 1-255 visible ASCII characters",
-            ));
-        }
-        let request_hash = format!("{:x}", Sha256::digest(canonical_body));
-        Ok(Self { key: raw.to_owned(), request_hash })
+    /// The key with a hash of the request it came with; `canonical_body` is the parsed body
+    /// serialized again, so that formatting differences are not "another body".
+    pub fn new(key: String, canonical_body: &[u8]) -> Self {
+        Self { key, request_hash: format!("{:x}", Sha256::digest(canonical_body)) }
     }
 }
 
-/// What an earlier request with the same key left behind.
-pub enum Earlier {
-    /// A finished request: replay this response.
-    Response { status: u16, body: serde_json::Value },
-    /// Its booking committed but the response was never stored (the server died): the pass is
-    /// the answer.
-    Committed { booking_id: Uuid },
-    /// Still running elsewhere.
-    InProgress,
+/// What `POST /bookings` answers.
+pub enum Outcome {
+    Created(Pass),
+    /// A stored answer to an earlier request with the same key.
+    Replayed {
+        status: u16,
+        body: serde_json::Value,
+        booking_id: Uuid,
+    },
 }
 
-pub async fn lookup(conn: &mut AsyncPgConnection, user_id: Uuid, key: &IdempotencyKey) -> ApiResult<Option<Earlier>> {
+/// The answer an earlier request with this key left behind, if it is final; `None` when the
+/// key is new (or free again after a failure).
+pub async fn earlier(conn: &mut AsyncPgConnection, user_id: Uuid, key: &IdempotencyKey) -> ApiResult<Option<Outcome>> {
     let row: Option<(String, Uuid, Option<i16>, Option<serde_json::Value>)> = idempotency_keys::table
         .find((user_id, &key.key))
         .select((
@@ -58,32 +78,30 @@ pub async fn lookup(conn: &mut AsyncPgConnection, user_id: Uuid, key: &Idempoten
     let Some((hash, booking_id, status, body)) = row else { return Ok(None) };
     if hash != key.request_hash {
         return Err(ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
+            Code::IdempotencyKeyReused,
             "this Idempotency-Key was used with a different request body",
         ));
     }
     if let (Some(status), Some(body)) = (status, body) {
-        return Ok(Some(Earlier::Response { status: u16::try_from(status).unwrap_or(500), body }));
+        return Ok(Some(Outcome::Replayed { status: u16::try_from(status).unwrap_or(500), body, booking_id }));
     }
-    // The pass is written in the very transaction that commits the booking.
-    let committed: bool = diesel::select(diesel::dsl::exists(passes::table.find(booking_id))).get_result(conn).await?;
-    if committed {
-        return Ok(Some(Earlier::Committed { booking_id }));
+    // The pass is written in the very transaction that commits the booking: its response was
+    // never stored (the server died), and the pass is the answer.
+    if let Some(pass) = passes::for_user(conn, user_id, Some(booking_id)).await?.pop() {
+        return Ok(Some(Outcome::Created(pass)));
     }
-    let state: Option<String> =
-        bookings::table.find(booking_id).select(bookings::state).first(conn).await.optional()?;
-    Ok(Some(match state.as_deref() {
-        Some("aborted") | None => {
+    match log::state_of(conn, booking_id).await? {
+        Some(BookingState::Aborted) | None => {
             // It failed without a stored answer (a crash); the key is free for a fresh attempt.
             diesel::delete(idempotency_keys::table.find((user_id, &key.key))).execute(conn).await?;
-            return Ok(None);
+            Ok(None)
         }
-        _ => Earlier::InProgress,
-    }))
+        Some(_) => Err(in_progress()),
+    }
 }
 
-pub async fn insert(
+/// Claims the key for this booking, inside the transaction that starts it.
+pub async fn claim(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
     key: &IdempotencyKey,
@@ -105,47 +123,57 @@ pub async fn insert(
     Ok(())
 }
 
-pub fn in_progress() -> ApiError {
-    ApiError::conflict(
-        "request_in_progress",
+fn in_progress() -> ApiError {
+    ApiError::new(
+        Code::RequestInProgress,
         "a request with this Idempotency-Key is still being processed; retry shortly",
     )
 }
 
-/// Stores the final answer, also when the key's row was rolled back with a refused booking.
-/// A passing failure (a 5xx, a seat locked for a moment) frees this booking's claim on the key
-/// instead, so that a retry runs again rather than replaying an outage.
-pub async fn finish(
+/// Whether an answer is a passing state of the world rather than the request's final answer: a
+/// retry should run again, not replay it.
+fn transient(code: Code, status: u16) -> bool {
+    status >= 500 || matches!(code, Code::SeatLocked | Code::RequestInProgress)
+}
+
+/// Stores the final answer of `booking_id`'s request, also when the key's row was rolled back
+/// with a refused booking. A transient failure frees this booking's claim on the key instead.
+/// Only the claim's own booking may store an answer, and only once: a concurrent duplicate
+/// (which lost the claim) never overwrites the winner's.
+pub async fn remember(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
     key: &IdempotencyKey,
     booking_id: Uuid,
-    status: u16,
-    body: &serde_json::Value,
+    answer: &Result<Pass, ApiError>,
 ) -> QueryResult<()> {
-    let transient = status >= 500 || body["code"] == "seat_locked";
-    if transient {
-        let ours = idempotency_keys::table
-            .find((user_id, &key.key))
-            .filter(idempotency_keys::booking_id.eq(booking_id))
-            .filter(idempotency_keys::response_status.is_null());
-        diesel::delete(ours).execute(conn).await?;
-        return Ok(());
-    }
-    let status = i16::try_from(status).unwrap_or(500);
-    diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::user_id.eq(user_id),
-            idempotency_keys::key.eq(&key.key),
-            idempotency_keys::request_hash.eq(&key.request_hash),
-            idempotency_keys::booking_id.eq(booking_id),
-            idempotency_keys::response_status.eq(status),
-            idempotency_keys::response_body.eq(body),
-        ))
-        .on_conflict((idempotency_keys::user_id, idempotency_keys::key))
-        .do_update()
-        .set((idempotency_keys::response_status.eq(status), idempotency_keys::response_body.eq(body)))
-        .execute(conn)
-        .await?;
+    let (status, body) = match answer {
+        Ok(pass) => (201, serde_json::to_value(pass).unwrap_or_default()),
+        Err(e) if transient(e.code(), e.problem().status) => {
+            let ours = idempotency_keys::table
+                .find((user_id, &key.key))
+                .filter(idempotency_keys::booking_id.eq(booking_id))
+                .filter(idempotency_keys::response_status.is_null());
+            diesel::delete(ours).execute(conn).await?;
+            return Ok(());
+        }
+        Err(e) => (e.problem().status, serde_json::to_value(e.problem()).unwrap_or_default()),
+    };
+    // diesel cannot put a WHERE on ON CONFLICT DO UPDATE, which is what keeps the first answer.
+    diesel::sql_query(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, booking_id, response_status, response_body)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (user_id, key) DO UPDATE
+            SET response_status = excluded.response_status, response_body = excluded.response_body
+          WHERE idempotency_keys.booking_id = excluded.booking_id AND idempotency_keys.response_status IS NULL",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(user_id)
+    .bind::<diesel::sql_types::Text, _>(&key.key)
+    .bind::<diesel::sql_types::Text, _>(&key.request_hash)
+    .bind::<diesel::sql_types::Uuid, _>(booking_id)
+    .bind::<diesel::sql_types::SmallInt, _>(i16::try_from(status).unwrap_or(500))
+    .bind::<diesel::sql_types::Jsonb, _>(&body)
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -1,9 +1,13 @@
-//! Booking an itinerary across airlines (DESIGN §4): the coordinator's two-phase commit, the
-//! participant's holds, idempotency keys, and the recovery worker that finishes what a crash
-//! interrupted.
+//! Booking an itinerary across airlines (DESIGN §4): the request parsed into an itinerary, the
+//! coordinator's two-phase commit over the legs' owners and its durable log, the participant's
+//! holds, idempotency keys, cancellation, and the workers that finish what a crash interrupted.
 
+pub mod cancel;
 pub mod coordinator;
 pub mod finished;
 pub mod idempotency;
+pub mod itinerary;
+pub mod log;
+pub mod owners;
 pub mod participant;
 pub mod recovery;

@@ -13,10 +13,13 @@ use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use passcom_shared::client::FinishAction;
 use passcom_shared::internal::HoldLeg;
-use passcom_shared::AirlineCode;
+use passcom_shared::{AirlineCode, Code};
 use uuid::Uuid;
 
+use crate::catalog::local::SeatStatus;
+use crate::error::ApiError;
 use crate::schema::{seats, segments};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,34 @@ pub enum HoldError {
     NoSuchSeat { index: usize, segment: String, seat: String },
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
+}
+
+impl HoldError {
+    /// How a refusal reads, for our client and for a peer coordinator alike; `leg_of` maps a
+    /// position among this owner's seats to the itinerary's leg.
+    pub fn refusal(self, airline: &AirlineCode, leg_of: impl Fn(usize) -> usize) -> ApiError {
+        let (code, index, what) = match self {
+            HoldError::Taken { index, segment, seat } => {
+                (Code::SeatTaken, index, format!("seat {seat} on {airline}/{segment} is already sold or held"))
+            }
+            HoldError::NoSuchSeat { index, segment, seat } => {
+                (Code::InvalidItinerary, index, format!("segment {airline}/{segment} has no seat {seat}"))
+            }
+            HoldError::Db(e) => return ApiError::from(e),
+        };
+        let leg = leg_of(index);
+        ApiError::new(code, format!("leg {leg}: {what}")).with_leg(leg).with_airline(airline.clone())
+    }
+}
+
+const AVAILABLE: &str = SeatStatus::Available.as_str();
+const HELD: &str = SeatStatus::Held.as_str();
+const SOLD: &str = SeatStatus::Sold.as_str();
+
+fn push_words(out: &mut AstPass<'_, '_, Pg>, words: &[&str]) {
+    for word in words {
+        out.push_sql(word);
+    }
 }
 
 /// The conditional UPDATE of one seat in [`take`], as a query of its own type: diesel would
@@ -49,7 +80,7 @@ impl QueryFragment<Pg> for TakeSeat {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("UPDATE seats SET status = CASE WHEN ");
         out.push_bind_param::<Nullable<Timestamptz>, _>(&self.held_until)?;
-        out.push_sql("::timestamptz IS NULL THEN 'sold' ELSE 'held' END, booking_id = ");
+        push_words(&mut out, &["::timestamptz IS NULL THEN '", SOLD, "' ELSE '", HELD, "' END, booking_id = "]);
         out.push_bind_param::<SqlUuid, _>(&self.booking_id)?;
         out.push_sql(", held_until = ");
         out.push_bind_param::<Nullable<Timestamptz>, _>(&self.held_until)?;
@@ -59,7 +90,7 @@ impl QueryFragment<Pg> for TakeSeat {
         out.push_bind_param::<Text, _>(&self.segment_id)?;
         out.push_sql(" AND seat = ");
         out.push_bind_param::<Text, _>(&self.seat)?;
-        out.push_sql(" AND (status = 'available' OR (status = 'held' AND booking_id = ");
+        push_words(&mut out, &[" AND (status = '", AVAILABLE, "' OR (status = '", HELD, "' AND booking_id = "]);
         out.push_bind_param::<SqlUuid, _>(&self.booking_id)?;
         out.push_sql(")) AND (SELECT g.departs_at > now() FROM segments g WHERE g.segment_id = ");
         out.push_bind_param::<Text, _>(&self.segment_id)?;
@@ -167,7 +198,10 @@ impl QueryFragment<Pg> for FinishHolds {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("UPDATE seats SET status = CASE WHEN ");
         out.push_bind_param::<Bool, _>(&self.sell)?;
-        out.push_sql(" THEN 'sold' ELSE 'available' END, held_until = NULL, booking_id = CASE WHEN ");
+        push_words(
+            &mut out,
+            &[" THEN '", SOLD, "' ELSE '", AVAILABLE, "' END, held_until = NULL, booking_id = CASE WHEN "],
+        );
         out.push_bind_param::<Bool, _>(&self.sell)?;
         out.push_sql(" THEN booking_id END, coordinator = CASE WHEN ");
         out.push_bind_param::<Bool, _>(&self.sell)?;
@@ -194,10 +228,24 @@ pub async fn abort(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<&A
     FinishHolds { booking_id, sell: false, coordinator: by.map(ToString::to_string) }.execute(conn).await
 }
 
+/// Carries out a coordinator's outcome (or a cancellation's release).
+pub async fn finish(
+    conn: &mut AsyncPgConnection,
+    booking_id: Uuid,
+    action: FinishAction,
+    by: Option<&AirlineCode>,
+) -> QueryResult<usize> {
+    match action {
+        FinishAction::Commit => commit(conn, booking_id, by).await,
+        FinishAction::Abort => abort(conn, booking_id, by).await,
+        FinishAction::Release => release(conn, booking_id).await,
+    }
+}
+
 /// Frees every seat of a cancelled pass, held or sold (a seat with a booking is never available).
 pub async fn release(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<usize> {
     let freed = (
-        seats::status.eq("available"),
+        seats::status.eq(SeatStatus::Available),
         seats::booking_id.eq(None::<Uuid>),
         seats::held_until.eq(None::<DateTime<Utc>>),
         seats::coordinator.eq(None::<String>),
@@ -208,7 +256,7 @@ pub async fn release(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryRes
 /// Bookings with a hold past its deadline, and the coordinator to ask about each.
 pub async fn expired_holds(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<(Uuid, Option<String>)>> {
     seats::table
-        .filter(seats::status.eq("held"))
+        .filter(seats::status.eq(SeatStatus::Held))
         .filter(seats::held_until.lt(Utc::now()))
         .select((seats::booking_id.assume_not_null(), seats::coordinator))
         .distinct()

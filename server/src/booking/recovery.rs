@@ -7,19 +7,15 @@
 //!   a seat on its own.
 
 use chrono::Utc;
-use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use passcom_shared::api::LegRequest;
+use diesel_async::AsyncConnection;
 use passcom_shared::client::FinishAction;
 use passcom_shared::internal::Decision;
 use passcom_shared::AirlineCode;
-use uuid::Uuid;
 
-use super::coordinator::finish_everywhere;
-use super::participant;
-use crate::schema::bookings;
-use crate::startup::AppState;
+use super::log::{self, BookingState};
+use super::{owners, participant};
+use crate::app::AppState;
 
 /// A decided booking is left to its live request this long before recovery takes it over.
 const GRACE: chrono::Duration = chrono::Duration::seconds(2);
@@ -45,11 +41,7 @@ pub async fn round(state: &AppState) -> anyhow::Result<()> {
 async fn abort_stale(state: &AppState) -> anyhow::Result<()> {
     let mut conn = state.pool.get().await?;
     let cutoff = Utc::now() - chrono::Duration::from_std(state.settings.prepare_timeout)?;
-    let aborted =
-        diesel::update(bookings::table.filter(bookings::state.eq("preparing")).filter(bookings::created_at.lt(cutoff)))
-            .set((bookings::state.eq("aborted"), bookings::updated_at.eq(Utc::now())))
-            .execute(&mut conn)
-            .await?;
+    let aborted = log::abort_stale(&mut conn, cutoff).await?;
     if aborted > 0 {
         tracing::warn!(aborted, "aborted bookings stuck in preparing");
     }
@@ -60,30 +52,13 @@ async fn drive_decided(state: &AppState) -> anyhow::Result<()> {
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, anyhow::Error, _>(|conn| {
         async move {
-            let due: Vec<(Uuid, String, serde_json::Value)> = bookings::table
-                .filter(bookings::finished.eq(false))
-                .filter(bookings::state.ne("preparing"))
-                .filter(bookings::updated_at.lt(Utc::now() - GRACE))
-                .order(bookings::created_at)
-                .limit(BATCH)
-                .select((bookings::booking_id, bookings::state, bookings::legs))
-                .for_update()
-                .skip_locked()
-                .load(conn)
-                .await?;
-            for (booking_id, decided, legs) in due {
-                let legs: Vec<LegRequest> = serde_json::from_value(legs)?;
-                let mut owners: Vec<AirlineCode> = legs.into_iter().map(|l| l.airline).collect();
-                owners.sort();
-                owners.dedup();
-                let action = if decided == "committed" { FinishAction::Commit } else { FinishAction::Abort };
-                let request_id = format!("recovery-{booking_id}");
-                if finish_everywhere(state, &request_id, booking_id, &owners, action).await {
+            for booking in log::claim_unfinished(conn, Utc::now() - GRACE, BATCH).await? {
+                let action =
+                    if booking.state == BookingState::Committed { FinishAction::Commit } else { FinishAction::Abort };
+                let (booking_id, request_id) = (booking.booking_id, format!("recovery-{}", booking.booking_id));
+                if owners::finish_everywhere(state, &request_id, booking_id, &booking.owners, action).await {
                     tracing::info!(%booking_id, action = action.as_str(), "recovery finished a booking");
-                    diesel::update(bookings::table.find(booking_id))
-                        .set((bookings::finished.eq(true), bookings::updated_at.eq(Utc::now())))
-                        .execute(conn)
-                        .await?;
+                    log::mark_finished(conn, &[booking_id]).await?;
                 }
             }
             Ok(())
@@ -93,36 +68,11 @@ async fn drive_decided(state: &AppState) -> anyhow::Result<()> {
     .await
 }
 
-pub async fn decision(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<Decision> {
-    let state: Option<String> =
-        bookings::table.find(booking_id).select(bookings::state).first(conn).await.optional()?;
-    Ok(match state.as_deref() {
-        Some("committed") => Decision::Committed,
-        Some("aborted") => Decision::Aborted,
-        Some(_) => Decision::Preparing,
-        None => Decision::Unknown,
-    })
-}
-
 async fn resolve_expired_holds(state: &AppState) -> anyhow::Result<()> {
     let mut conn = state.pool.get().await?;
     for (booking_id, coordinator) in participant::expired_holds(&mut conn, 50).await? {
-        let coordinator = coordinator.and_then(|c| AirlineCode::parse(&c).ok());
-        let asked = match &coordinator {
-            Some(c) if *c == state.settings.airline => {
-                decision(&mut conn, booking_id).await.map_err(anyhow::Error::from)
-            }
-            Some(c) => match state.federation.peer(c) {
-                Some(peer) => state
-                    .federation
-                    .call(peer, "decision", &format!("recovery-{booking_id}"), |ctx| {
-                        peer.client.decision(ctx, booking_id)
-                    })
-                    .await
-                    .map(|body| body.decision)
-                    .map_err(anyhow::Error::from),
-                None => Err(anyhow::anyhow!("coordinator {c} is not a peer")),
-            },
+        let asked = match coordinator.and_then(|c| AirlineCode::parse(&c).ok()) {
+            Some(coordinator) => owners::decision_of(state, &coordinator, booking_id).await,
             None => Err(anyhow::anyhow!("hold names no coordinator")),
         };
         match asked {

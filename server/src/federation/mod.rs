@@ -1,34 +1,32 @@
-//! The other airlines: their typed clients, each behind a circuit breaker, called with a
-//! short-lived service token signed by this airline and the caller's request id.
+//! The other airlines: each a [`Peer`] whose typed calls go through its circuit breaker, carry a
+//! short-lived service token signed by this airline and the caller's request id, and are
+//! counted in the metrics. [`Owner`] says whether an airline's data is here or at a peer.
 
 pub mod breaker;
-pub mod catalog;
+pub mod owner;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
-use passcom_shared::api::{PeerStatus, Segment};
-use passcom_shared::client::{CallContext, PeerClient, PeerError};
-use passcom_shared::AirlineCode;
+use passcom_shared::api::{PeerStatus, Segment, SegmentDetail};
+use passcom_shared::client::{CallContext, FinishAction, PeerClient, PeerError};
+use passcom_shared::internal::{
+    DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, ReplicationReceipt, SeatsChanged,
+    SegmentBatch, SegmentFilter,
+};
+use passcom_shared::{AirlineCode, SegmentId};
+use uuid::Uuid;
 
 use self::breaker::Breaker;
+pub use self::owner::Owner;
 use crate::auth::{tokens, KeyRing};
 use crate::cache::TtlCache;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 
-pub struct Peer {
-    pub airline: AirlineCode,
-    pub client: PeerClient,
-    pub breaker: Breaker,
-    /// The peer's whole upcoming catalog, reused for `catalog_ttl`.
-    pub catalog: TtlCache<Vec<Segment>>,
-}
-
-pub struct Federation {
-    peers: Vec<Peer>,
+/// What every call to a peer needs besides the peer itself.
+struct Caller {
     keys: Arc<KeyRing>,
     metrics: Arc<Metrics>,
     /// One service token serves every call for a while: signing per call would be waste.
@@ -37,29 +35,7 @@ pub struct Federation {
 
 const TOKEN_REUSE: Duration = Duration::from_secs(30);
 
-impl Federation {
-    pub fn new(settings: &Settings, http: &reqwest::Client, keys: Arc<KeyRing>, metrics: Arc<Metrics>) -> Self {
-        let peers = settings
-            .peers
-            .iter()
-            .map(|p| Peer {
-                airline: p.airline.clone(),
-                client: PeerClient::new(http.clone(), &p.url),
-                breaker: Breaker::new(settings.breaker_threshold, settings.breaker_cooldown),
-                catalog: TtlCache::new(settings.catalog_ttl),
-            })
-            .collect();
-        Self { peers, keys, metrics, token: Mutex::new(None) }
-    }
-
-    pub fn peers(&self) -> &[Peer] {
-        &self.peers
-    }
-
-    pub fn peer(&self, airline: &AirlineCode) -> Option<&Peer> {
-        self.peers.iter().find(|p| &p.airline == airline)
-    }
-
+impl Caller {
     fn service_token(&self) -> Result<String, PeerError> {
         let mut slot = self.token.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((token, at)) = slot.as_ref() {
@@ -71,69 +47,163 @@ impl Federation {
         *slot = Some((token.clone(), Instant::now()));
         Ok(token)
     }
+}
 
-    /// One call to one peer through its breaker. A definite refusal (4xx) counts as the peer
-    /// being up; only timeouts, refused connections and 5xx count against it.
-    #[tracing::instrument(name = "peer_call", skip_all, fields(peer = %peer.airline, op = op))]
-    pub async fn call<T, F, Fut>(&self, peer: &Peer, op: &'static str, request_id: &str, f: F) -> Result<T, PeerError>
+pub struct Peer {
+    pub airline: AirlineCode,
+    client: PeerClient,
+    breaker: Breaker,
+    caller: Arc<Caller>,
+    /// The peer's whole upcoming catalog, reused for `catalog_ttl`.
+    pub catalog: TtlCache<Vec<Segment>>,
+}
+
+impl Peer {
+    /// One call through the breaker. A definite refusal (4xx) counts as the peer being up; only
+    /// timeouts, refused connections and 5xx count against it.
+    #[tracing::instrument(name = "peer_call", skip_all, fields(peer = %self.airline, op = op))]
+    async fn call<'a, T, Fut>(
+        &'a self,
+        op: &'static str,
+        request_id: &str,
+        f: impl FnOnce(&'a PeerClient, CallContext) -> Fut,
+    ) -> Result<T, PeerError>
     where
-        F: FnOnce(CallContext) -> Fut,
         Fut: Future<Output = Result<T, PeerError>>,
     {
-        if !peer.breaker.allow() {
-            self.metrics.peer_call(peer.airline.as_str(), op, "breaker_open");
-            return Err(PeerError::Unreachable(format!("airline {} is unavailable (circuit open)", peer.airline)));
+        let metrics = &self.caller.metrics;
+        if !self.breaker.allow() {
+            metrics.peer_call(self.airline.as_str(), op, "breaker_open");
+            return Err(PeerError::Unreachable(format!("airline {} is unavailable (circuit open)", self.airline)));
         }
-        let ctx = CallContext { token: self.service_token()?, request_id: request_id.to_owned() };
-        let result = f(ctx).await;
+        let ctx = CallContext { token: self.caller.service_token()?, request_id: request_id.to_owned() };
+        let result = f(&self.client, ctx).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(PeerError::Refused(_)) => "refused",
             Err(PeerError::Unreachable(_)) => "unreachable",
         };
-        self.metrics.peer_call(peer.airline.as_str(), op, outcome);
+        metrics.peer_call(self.airline.as_str(), op, outcome);
         match &result {
             Err(PeerError::Unreachable(why)) => {
                 tracing::warn!(error = %why, "peer call failed");
-                peer.breaker.record_failure();
+                self.breaker.record_failure();
             }
-            _ => peer.breaker.record_success(),
+            _ => self.breaker.record_success(),
         }
         result
     }
 
-    /// The same call to every peer at once.
-    pub async fn call_all<'a, T, F, Fut>(
-        &'a self,
-        op: &'static str,
+    pub async fn segments(&self, request_id: &str, filter: &SegmentFilter) -> Result<SegmentBatch, PeerError> {
+        self.call("segments", request_id, |client, ctx| client.segments(ctx, filter)).await
+    }
+
+    pub async fn segment(&self, request_id: &str, id: &SegmentId) -> Result<SegmentDetail, PeerError> {
+        self.call("segment", request_id, |client, ctx| client.segment(ctx, id)).await
+    }
+
+    pub async fn claim_login(&self, request_id: &str, claim: &LoginClaim) -> Result<LoginClaim, PeerError> {
+        self.call("claim_login", request_id, |client, ctx| client.claim_login(ctx, claim)).await
+    }
+
+    pub async fn release_login(&self, request_id: &str, claim: &LoginClaim) -> Result<LoginClaim, PeerError> {
+        self.call("release_login", request_id, |client, ctx| client.release_login(ctx, claim)).await
+    }
+
+    pub async fn replicate(&self, request_id: &str, batch: &ReplicationBatch) -> Result<ReplicationReceipt, PeerError> {
+        self.call("replicate", request_id, |client, ctx| client.replicate(ctx, batch)).await
+    }
+
+    pub async fn hold(&self, request_id: &str, request: &HoldRequest) -> Result<HoldGranted, PeerError> {
+        self.call("hold", request_id, |client, ctx| client.hold(ctx, request)).await
+    }
+
+    pub async fn finish(
+        &self,
         request_id: &str,
-        f: F,
-    ) -> Vec<(&'a Peer, Result<T, PeerError>)>
-    where
-        F: Fn(&'a Peer, CallContext) -> Fut,
-        Fut: Future<Output = Result<T, PeerError>>,
-    {
-        let f = &f;
-        join_all(self.peers.iter().map(|peer| async move {
-            let result = self.call(peer, op, request_id, |ctx| f(peer, ctx)).await;
-            (peer, result)
-        }))
-        .await
+        booking_id: Uuid,
+        action: FinishAction,
+    ) -> Result<SeatsChanged, PeerError> {
+        self.call(action.as_str(), request_id, |client, ctx| client.finish(ctx, booking_id, action)).await
+    }
+
+    pub async fn decision(&self, request_id: &str, booking_id: Uuid) -> Result<DecisionBody, PeerError> {
+        self.call("decision", request_id, |client, ctx| client.decision(ctx, booking_id)).await
+    }
+
+    pub fn status(&self) -> PeerStatus {
+        let (breaker, consecutive_failures) = self.breaker.state();
+        PeerStatus {
+            airline: self.airline.clone(),
+            url: self.client.base_url().to_owned(),
+            breaker,
+            consecutive_failures,
+            reachable: consecutive_failures == 0,
+        }
+    }
+}
+
+pub struct Federation {
+    own: AirlineCode,
+    peers: Vec<Peer>,
+}
+
+impl Federation {
+    pub fn new(settings: &Settings, http: &reqwest::Client, keys: Arc<KeyRing>, metrics: Arc<Metrics>) -> Self {
+        let caller = Arc::new(Caller { keys, metrics, token: Mutex::new(None) });
+        let peers = settings
+            .peers
+            .iter()
+            .map(|p| Peer {
+                airline: p.airline.clone(),
+                client: PeerClient::new(http.clone(), &p.url),
+                breaker: Breaker::new(settings.breaker_threshold, settings.breaker_cooldown),
+                caller: caller.clone(),
+                catalog: TtlCache::new(settings.catalog_ttl),
+            })
+            .collect();
+        Self { own: settings.airline.clone(), peers }
+    }
+
+    pub fn own(&self) -> &AirlineCode {
+        &self.own
+    }
+
+    pub fn peers(&self) -> &[Peer] {
+        &self.peers
+    }
+
+    pub fn peer_codes(&self) -> Vec<AirlineCode> {
+        self.peers.iter().map(|p| p.airline.clone()).collect()
+    }
+
+    pub fn peer(&self, airline: &AirlineCode) -> Option<&Peer> {
+        self.peers.iter().find(|p| &p.airline == airline)
+    }
+
+    /// Where `airline`'s data lives, or `None` for an airline outside the federation.
+    pub fn owner(&self, airline: &AirlineCode) -> Option<Owner<'_>> {
+        if *airline == self.own {
+            Some(Owner::Here)
+        } else {
+            self.peer(airline).map(Owner::Peer)
+        }
+    }
+
+    /// This airline and every peer, in code order: the order logins are claimed in.
+    pub fn owners(&self) -> Vec<(AirlineCode, Owner<'_>)> {
+        let mut all: Vec<(AirlineCode, Owner<'_>)> =
+            self.peers.iter().map(|p| (p.airline.clone(), Owner::Peer(p))).collect();
+        all.push((self.own.clone(), Owner::Here));
+        all.sort_by(|x, y| x.0.cmp(&y.0));
+        all
+    }
+
+    pub fn knows(&self, airline: &AirlineCode) -> bool {
+        self.owner(airline).is_some()
     }
 
     pub fn status(&self) -> Vec<PeerStatus> {
-        self.peers
-            .iter()
-            .map(|p| {
-                let (breaker, consecutive_failures) = p.breaker.state();
-                PeerStatus {
-                    airline: p.airline.clone(),
-                    url: p.client.base_url().to_owned(),
-                    breaker,
-                    consecutive_failures,
-                    reachable: consecutive_failures == 0,
-                }
-            })
-            .collect()
+        self.peers.iter().map(Peer::status).collect()
     }
 }

@@ -4,9 +4,9 @@ use actix_web::{web, HttpResponse};
 use passcom_shared::api::{Account, Credentials};
 
 use crate::accounts::{self, Login, NewPassword};
+use crate::app::AppState;
 use crate::auth::Passenger;
 use crate::error::ApiResult;
-use crate::startup::AppState;
 use crate::telemetry::RequestId;
 
 pub fn config(cfg: &mut web::ServiceConfig) {

@@ -7,11 +7,13 @@ use passcom_shared::internal::SegmentFilter;
 use passcom_shared::{AirlineCode, SegmentId};
 use serde::Deserialize;
 
+use passcom_shared::MAX_LEGS;
+
+use crate::app::AppState;
 use crate::cache::Cached;
+use crate::catalog::federated as catalog;
+use crate::catalog::route_search::{self, DEFAULT_MAX_LEGS};
 use crate::error::{ApiError, ApiResult};
-use crate::federation::catalog;
-use crate::routing::{self, DEFAULT_MAX_LEGS, MAX_LEGS};
-use crate::startup::AppState;
 use crate::telemetry::RequestId;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -25,7 +27,7 @@ const MAX_CITY_LEN: usize = 100;
 fn city(name: &'static str, value: Option<String>) -> ApiResult<Option<String>> {
     match value {
         Some(v) if v.chars().count() > MAX_CITY_LEN => {
-            Err(ApiError::bad_request("invalid_query", format!("`{name}` is longer than {MAX_CITY_LEN} characters")))
+            Err(ApiError::invalid_query(format!("`{name}` is longer than {MAX_CITY_LEN} characters")))
         }
         Some(v) if v.trim().is_empty() => Ok(None),
         other => Ok(other),
@@ -47,11 +49,8 @@ async fn list_segments(
 ) -> ApiResult<HttpResponse> {
     let SegmentQuery { origin, destination, airline } = query.into_inner();
     if let Some(airline) = &airline {
-        if !state.knows_airline(airline) {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("there is no airline `{airline}` in this federation"),
-            ));
+        if !state.federation.knows(airline) {
+            return Err(ApiError::invalid_query(format!("there is no airline `{airline}` in this federation")));
         }
     }
     let filter =
@@ -80,17 +79,17 @@ struct RouteQuery {
 
 async fn routes(state: web::Data<AppState>, rid: RequestId, query: web::Query<RouteQuery>) -> ApiResult<HttpResponse> {
     let RouteQuery { origin, destination, max_legs } = query.into_inner();
-    let missing = |name: &str| ApiError::bad_request("invalid_query", format!("`{name}` is required"));
+    let missing = |name: &str| ApiError::invalid_query(format!("`{name}` is required"));
     let origin = city("origin", origin)?.ok_or_else(|| missing("origin"))?;
     let destination = city("destination", destination)?.ok_or_else(|| missing("destination"))?;
     let max_legs = max_legs.unwrap_or(DEFAULT_MAX_LEGS);
     if !(1..=MAX_LEGS).contains(&max_legs) {
-        return Err(ApiError::bad_request("invalid_query", format!("`max_legs` must be between 1 and {MAX_LEGS}")));
+        return Err(ApiError::invalid_query(format!("`max_legs` must be between 1 and {MAX_LEGS}")));
     }
     let key = format!("routes|{}|{}|{max_legs}", city_key(&origin), city_key(&destination));
     answer_cached(&state, key, || async {
         let all = catalog::segments(&state, &rid.0, &SegmentFilter::default(), None).await?;
-        let routes = routing::find_routes(&all.segments, &origin, &destination, max_legs);
+        let routes = route_search::find_routes(&all.segments, &origin, &destination, max_legs);
         Ok(RouteList { routes, unavailable_airlines: all.unavailable_airlines })
     })
     .await

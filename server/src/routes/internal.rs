@@ -4,21 +4,19 @@
 use actix_web::{web, HttpResponse};
 use passcom_shared::client::FinishAction;
 use passcom_shared::internal::{
-    DecisionBody, HoldGranted, HoldRequest, LoginClaim, Replicated, ReplicationBatch, ReplicationReceipt, SeatsChanged,
-    SegmentBatch, SegmentFilter, MAX_REPLICATION_BODY,
+    DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, SeatsChanged, SegmentBatch, SegmentFilter,
+    MAX_REPLICATION_BODY,
 };
-use passcom_shared::SegmentId;
+use passcom_shared::{SegmentId, MAX_LEGS};
 use uuid::Uuid;
 
-use crate::accounts;
+use crate::accounts::{self, Login};
+use crate::app::AppState;
 use crate::auth::ServiceCaller;
-use crate::booking::coordinator::{hold_refusal, MAX_LEGS};
-use crate::booking::{participant, recovery};
-use crate::catalog;
+use crate::booking::{log, participant};
+use crate::catalog::{federated, local};
 use crate::error::{ApiError, ApiResult};
-use crate::federation::catalog as fed_catalog;
-use crate::outbox;
-use crate::startup::AppState;
+use crate::replication::inbox;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -46,16 +44,10 @@ async fn segments(
     let filter = query.into_inner();
     let segments = match &filter.ids {
         Some(ids) => {
-            let ids = ids
-                .split(',')
-                .take(MAX_LEGS)
-                .map(SegmentId::parse)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
             let mut conn = state.pool.get().await?;
-            catalog::by_ids(&mut conn, &state.settings.airline, &ids).await?
+            local::by_ids(&mut conn, &state.settings.airline, ids.as_slice()).await?
         }
-        None => fed_catalog::matching(&fed_catalog::local_catalog(&state).await?, &filter).cloned().collect(),
+        None => federated::matching(&federated::local_catalog(&state).await?, &filter).cloned().collect(),
     };
     Ok(HttpResponse::Ok().json(SegmentBatch { segments }))
 }
@@ -63,7 +55,7 @@ async fn segments(
 async fn segment(state: web::Data<AppState>, _: ServiceCaller, path: web::Path<SegmentId>) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let mut conn = state.pool.get().await?;
-    let detail = catalog::detail(&mut conn, &state.settings.airline, &id)
+    let detail = local::detail(&mut conn, &state.settings.airline, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no upcoming segment `{id}`")))?;
     Ok(HttpResponse::Ok().json(detail))
@@ -75,12 +67,12 @@ async fn claim_login(
     body: web::Json<LoginClaim>,
 ) -> ApiResult<HttpResponse> {
     let claim = body.into_inner();
-    let login = accounts::Login::parse(&claim.login)?;
+    let login = Login::parse(&claim.login)?;
     let mut conn = state.pool.get().await?;
     if accounts::claim_locally(&mut conn, &claim).await? {
         Ok(HttpResponse::Ok().json(claim))
     } else {
-        Err(ApiError::conflict("login_taken", format!("the login `{}` is already registered", login.as_str())))
+        Err(accounts::login_taken(&login))
     }
 }
 
@@ -100,19 +92,8 @@ async fn replicate(
     caller: ServiceCaller,
     body: web::Json<ReplicationBatch>,
 ) -> ApiResult<HttpResponse> {
-    let batch = body.into_inner();
-    for message in &batch.messages {
-        match message {
-            Replicated::Account(account) => drop(accounts::Login::parse(&account.login)?),
-            Replicated::Pass(pass) if pass.pass.legs.is_empty() || pass.pass.legs.len() > MAX_LEGS => {
-                return Err(ApiError::invalid_body(format!("a pass has 1 to {MAX_LEGS} legs")));
-            }
-            _ => {}
-        }
-    }
-    let mut conn = state.pool.get().await?;
-    let (applied, refused) = outbox::apply(&mut conn, &caller.airline, &batch).await?;
-    Ok(HttpResponse::Ok().json(ReplicationReceipt { applied, refused }))
+    let receipt = inbox::receive(&state, &caller.airline, &body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(receipt))
 }
 
 async fn hold(
@@ -131,7 +112,7 @@ async fn hold(
     let mut conn = state.pool.get().await?;
     let held_until = participant::hold(&mut conn, req.booking_id, &req.coordinator, &req.legs, state.settings.hold_ttl)
         .await
-        .map_err(|e| hold_refusal(e, own, |i| i))?;
+        .map_err(|e| e.refusal(own, |i| i))?;
     Ok(HttpResponse::Ok().json(HoldGranted { booking_id: req.booking_id, held_until }))
 }
 
@@ -144,12 +125,7 @@ async fn finish(
     let mut conn = state.pool.get().await?;
     // Any airline may release a cancelled pass (it can be cancelled anywhere), but only the
     // coordinator decides a booking: a decision only touches the seats held for its sender.
-    let by = Some(&caller.airline);
-    let seats = match action {
-        FinishAction::Commit => participant::commit(&mut conn, booking_id, by).await?,
-        FinishAction::Abort => participant::abort(&mut conn, booking_id, by).await?,
-        FinishAction::Release => participant::release(&mut conn, booking_id).await?,
-    };
+    let seats = participant::finish(&mut conn, booking_id, action, Some(&caller.airline)).await?;
     let intruder = seats == 0
         && action != FinishAction::Release
         && participant::coordinated_by_another(&mut conn, booking_id, &caller.airline).await?;
@@ -162,6 +138,6 @@ async fn finish(
 async fn decision(state: web::Data<AppState>, _: ServiceCaller, path: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let booking_id = path.into_inner();
     let mut conn = state.pool.get().await?;
-    let decision = recovery::decision(&mut conn, booking_id).await?;
+    let decision = log::decision(&mut conn, booking_id).await?;
     Ok(HttpResponse::Ok().json(DecisionBody { booking_id, decision }))
 }

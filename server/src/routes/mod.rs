@@ -15,6 +15,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{web, HttpRequest, HttpResponse};
 use passcom_shared::problem::CONTENT_TYPE;
+use passcom_shared::Code;
 
 use crate::error::ApiError;
 
@@ -39,16 +40,12 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let api = match &err {
-        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the body is larger than the {limit} bytes allowed"),
-        ),
-        JsonPayloadError::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "the body must be JSON with `Content-Type: application/json`",
-        ),
+        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
+            ApiError::new(Code::PayloadTooLarge, format!("the body is larger than the {limit} bytes allowed"))
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::new(Code::UnsupportedMediaType, "the body must be JSON with `Content-Type: application/json`")
+        }
         JsonPayloadError::Deserialize(e) if e.is_data() => {
             ApiError::invalid_body(format!("the body does not fit: {e}"))
         }
@@ -59,7 +56,7 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
 }
 
 fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("invalid_query", format!("the query string does not fit: {err}")).into()
+    ApiError::invalid_query(format!("the query string does not fit: {err}")).into()
 }
 
 fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
@@ -67,7 +64,7 @@ fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
         PathError::Deserialize(e) => e.to_string(),
         other => other.to_string(),
     };
-    ApiError::bad_request("invalid_path", format!("the URL does not fit: {detail}")).into()
+    ApiError::new(Code::InvalidPath, format!("the URL does not fit: {detail}")).into()
 }
 
 /// Gives a problem body to every error answer that has no body at all.
@@ -79,14 +76,7 @@ pub fn ensure_problem<B: MessageBody>(res: ServiceResponse<B>) -> actix_web::Res
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
-    let (code, detail) = match status {
-        StatusCode::NOT_FOUND => ("not_found", "there is nothing at this URL".to_owned()),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this URL does not accept that method".to_owned()),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the body is too large".to_owned()),
-        s if s.is_client_error() => ("bad_request", "the request was refused".to_owned()),
-        _ => ("internal", "the server failed; the request can be retried".to_owned()),
-    };
-    let problem = ApiError::new(status, code, detail).problem();
+    let problem = ApiError::for_status(status).problem();
     let (req, res) = res.into_parts();
     let mut new = HttpResponse::build(status).json(problem);
     for (name, value) in res.headers() {
@@ -101,6 +91,6 @@ pub fn ensure_problem<B: MessageBody>(res: ServiceResponse<B>) -> actix_web::Res
 
 /// For everything no route matched.
 pub async fn not_found() -> HttpResponse {
-    let problem = ApiError::new(StatusCode::NOT_FOUND, "not_found", "there is nothing at this URL").problem();
+    let problem = ApiError::for_status(StatusCode::NOT_FOUND).problem();
     HttpResponse::NotFound().content_type(CONTENT_TYPE).json(problem)
 }

@@ -5,7 +5,7 @@ use diesel_async::RunQueryDsl;
 use passcom_shared::api::FederationStatus;
 use serde_json::json;
 
-use crate::startup::AppState;
+use crate::app::AppState;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").get(healthz))

@@ -12,7 +12,6 @@ use passcom_shared::city::city_key;
 pub const MIN_CONNECTION: Duration = Duration::minutes(30);
 pub const MAX_CONNECTION: Duration = Duration::hours(24);
 pub const DEFAULT_MAX_LEGS: usize = 4;
-pub const MAX_LEGS: usize = 6;
 /// Routes returned at most; the earliest arrivals win.
 pub const MAX_ROUTES: usize = 200;
 

@@ -12,10 +12,10 @@ use passcom_shared::client::PeerError;
 use passcom_shared::internal::SegmentFilter;
 use passcom_shared::{AirlineCode, SegmentId};
 
-use super::Peer;
-use crate::catalog;
+use super::local;
+use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
+use crate::federation::{Owner, Peer};
 
 /// Every airline's upcoming segments matching `filter`, or only `airline`'s.
 pub async fn segments(
@@ -38,7 +38,7 @@ pub async fn segments(
             .peers()
             .iter()
             .filter(|p| wants(&p.airline))
-            .map(|peer| async move { (peer, peer_catalog(state, peer, request_id).await) }),
+            .map(|peer| async move { (peer, peer_catalog(peer, request_id).await) }),
     );
     let (local, remote) = join(local, remote).await;
 
@@ -67,17 +67,12 @@ pub fn matching<'a>(all: &'a [Segment], filter: &SegmentFilter) -> impl Iterator
 
 async fn load_local(state: &AppState) -> ApiResult<Vec<Segment>> {
     let mut conn = state.pool.get().await?;
-    Ok(catalog::list(&mut conn, &state.settings.airline).await?)
+    Ok(local::list(&mut conn, &state.settings.airline).await?)
 }
 
-async fn fetch_peer(state: &AppState, peer: &Peer, request_id: &str) -> Result<Vec<Segment>, PeerError> {
+async fn fetch_peer(peer: &Peer, request_id: &str) -> Result<Vec<Segment>, PeerError> {
     let everything = SegmentFilter::default();
-    state
-        .federation
-        .call(peer, "segments", request_id, |ctx| async move {
-            peer.client.segments(ctx, &everything).await.map(|batch| batch.segments)
-        })
-        .await
+    peer.segments(request_id, &everything).await.map(|batch| batch.segments)
 }
 
 /// This airline's whole upcoming catalog, kept at most `catalog_ttl` old by [`keep_fresh`].
@@ -86,8 +81,8 @@ pub async fn local_catalog(state: &AppState) -> ApiResult<Arc<Vec<Segment>>> {
 }
 
 /// A peer's whole upcoming catalog, kept at most `catalog_ttl` old by [`keep_fresh`].
-pub async fn peer_catalog(state: &AppState, peer: &Peer, request_id: &str) -> Result<Arc<Vec<Segment>>, PeerError> {
-    peer.catalog.get_or_refresh(|| fetch_peer(state, peer, request_id)).await
+pub async fn peer_catalog(peer: &Peer, request_id: &str) -> Result<Arc<Vec<Segment>>, PeerError> {
+    peer.catalog.get_or_refresh(|| fetch_peer(peer, request_id)).await
 }
 
 /// Renews our catalog and every peer's once per `catalog_ttl`, so that no request has to wait
@@ -101,7 +96,7 @@ pub async fn keep_fresh(state: actix_web::web::Data<AppState>) {
         let request_id = format!("catalog-{}", uuid::Uuid::new_v4());
         let local = state.catalog.refresh(|| load_local(&state));
         let peers = join_all(
-            state.federation.peers().iter().map(|peer| peer.catalog.refresh(|| fetch_peer(&state, peer, &request_id))),
+            state.federation.peers().iter().map(|peer| peer.catalog.refresh(|| fetch_peer(peer, &request_id))),
         );
         if let (Err(e), _) = join(local, peers).await {
             tracing::warn!(error = %e, "could not refresh our catalog");
@@ -117,15 +112,18 @@ pub async fn segment_detail(
     id: &SegmentId,
 ) -> ApiResult<SegmentDetail> {
     let missing = || ApiError::not_found(format!("airline {airline} has no upcoming segment `{id}`"));
-    if *airline == state.settings.airline {
-        let mut conn = state.pool.get().await?;
-        return catalog::detail(&mut conn, airline, id).await?.ok_or_else(missing);
-    }
-    let peer = state
+    let owner = state
         .federation
-        .peer(airline)
+        .owner(airline)
         .ok_or_else(|| ApiError::not_found(format!("there is no airline `{airline}` in this federation")))?;
-    match state.federation.call(peer, "segment", request_id, |ctx| peer.client.segment(ctx, id)).await {
+    let peer = match owner {
+        Owner::Here => {
+            let mut conn = state.pool.get().await?;
+            return local::detail(&mut conn, airline, id).await?.ok_or_else(missing);
+        }
+        Owner::Peer(peer) => peer,
+    };
+    match peer.segment(request_id, id).await {
         Ok(detail) => Ok(detail),
         Err(PeerError::Refused(problem)) if problem.status == 404 => Err(missing()),
         Err(PeerError::Refused(problem)) => Err(ApiError::from_problem(&problem)),

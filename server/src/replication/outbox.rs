@@ -10,21 +10,17 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures::future::join_all;
-pub use passcom_shared::internal::Replicated;
-use passcom_shared::internal::{ReplicationBatch, MAX_REPLICATION_BODY};
+use passcom_shared::internal::{Replicated, ReplicationBatch, MAX_REPLICATION_BODY};
 use passcom_shared::AirlineCode;
 use uuid::Uuid;
 
-use crate::accounts;
-use crate::booking::participant;
-use crate::passes;
+use crate::app::AppState;
 use crate::schema::outbox;
-use crate::startup::AppState;
 
-fn kind(message: &Replicated) -> &'static str {
+pub fn kind(message: &Replicated) -> &'static str {
     match message {
         Replicated::Account(_) => "account",
         Replicated::Pass(_) => "pass",
@@ -32,17 +28,52 @@ fn kind(message: &Replicated) -> &'static str {
     }
 }
 
-pub async fn enqueue(conn: &mut AsyncPgConnection, peers: &[AirlineCode], message: &Replicated) -> QueryResult<()> {
+/// Who receives a message.
+pub enum To<'a> {
+    EveryPeer,
+    /// These airlines, except this one.
+    Only(&'a [AirlineCode]),
+}
+
+/// Queues `message` in the caller's transaction. Run that transaction through [`transaction`],
+/// which wakes the worker once it commits; otherwise the message leaves within one
+/// `worker_interval`.
+pub async fn enqueue(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    to: To<'_>,
+    message: &Replicated,
+) -> QueryResult<()> {
+    let federation = &state.federation;
+    let peers: Vec<&str> = match to {
+        To::EveryPeer => federation.peers().iter().map(|p| p.airline.as_str()).collect(),
+        To::Only(airlines) => airlines.iter().filter(|a| *a != federation.own()).map(AirlineCode::as_str).collect(),
+    };
     if peers.is_empty() {
         return Ok(());
     }
     let payload = serde_json::to_value(message).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    let peers: Vec<&str> = peers.iter().map(AirlineCode::as_str).collect();
     diesel::insert_into(outbox::table)
         .values((outbox::peers.eq(peers), outbox::kind.eq(kind(message)), outbox::payload.eq(&payload)))
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// `conn.transaction(f)`, then a wake-up for the worker once it committed: a row queued in a
+/// transaction is invisible to the worker until the commit, so waking it earlier would find
+/// nothing.
+pub async fn transaction<'a, R, E, F>(state: &AppState, conn: &mut AsyncPgConnection, f: F) -> Result<R, E>
+where
+    F: for<'r> FnOnce(&'r mut AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, Result<R, E>> + Send + 'a,
+    E: From<diesel::result::Error> + Send + 'a,
+    R: Send + 'a,
+{
+    let result = conn.transaction(f).await;
+    if result.is_ok() {
+        state.outbox_wake.notify_one();
+    }
+    result
 }
 
 const BATCH: i64 = 200;
@@ -150,7 +181,7 @@ async fn deliver_to_peer(state: &AppState, peer_code: &str, rows: &[(i64, &serde
         let count = messages.len();
         let batch = ReplicationBatch { messages };
         let request_id = format!("outbox-{}", Uuid::new_v4());
-        match state.federation.call(peer, "replicate", &request_id, |ctx| peer.client.replicate(ctx, &batch)).await {
+        match peer.replicate(&request_id, &batch).await {
             Ok(receipt) => {
                 state.metrics.outbox_delivery(peer_code, "delivered", receipt.applied);
                 if receipt.refused > 0 {
@@ -193,37 +224,6 @@ fn split_into_calls(rows: &[(i64, &serde_json::Value)], max_bytes: usize) -> Vec
         messages.push(message);
     }
     calls
-}
-
-/// The receiving side: applies a peer's batch in one transaction, in order. A message that
-/// cannot apply (an account whose login another user holds here) is refused and logged alone,
-/// so that it cannot block the writes behind it.
-pub async fn apply(
-    conn: &mut AsyncPgConnection,
-    from: &AirlineCode,
-    batch: &ReplicationBatch,
-) -> QueryResult<(usize, usize)> {
-    conn.transaction::<_, diesel::result::Error, _>(|conn| {
-        async move {
-            let (mut applied, mut refused) = (0, 0);
-            for message in &batch.messages {
-                let ok = match message {
-                    Replicated::Account(account) => accounts::insert_account(conn, account).await?,
-                    Replicated::Pass(pass) => passes::upsert(conn, pass).await.map(|()| true)?,
-                    Replicated::Release { booking_id } => participant::release(conn, *booking_id).await.map(|_| true)?,
-                };
-                if ok {
-                    applied += 1;
-                } else {
-                    refused += 1;
-                    tracing::error!(%from, kind = kind(message), "refused a replicated write that conflicts with local data");
-                }
-            }
-            Ok((applied, refused))
-        }
-        .scope_boxed()
-    })
-    .await
 }
 
 #[cfg(test)]

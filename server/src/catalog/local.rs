@@ -7,7 +7,18 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use passcom_shared::api::{Money, SeatAvailability, Segment, SegmentDetail};
 use passcom_shared::{AirlineCode, SeatCode, SegmentId};
 
+use crate::db::text_enum;
 use crate::schema::seats;
+
+text_enum!(
+    /// A seat at its owner (the `seats.status` CHECK lists the same words). Only `available`
+    /// may be taken; only the booking that holds a seat may sell or free it.
+    SeatStatus {
+        Available => "available",
+        Held => "held",
+        Sold => "sold",
+    }
+);
 
 #[derive(Debug, QueryableByName)]
 struct SegmentRow {
@@ -97,12 +108,12 @@ pub async fn detail(
     let Some(segment) = by_ids(conn, airline, std::slice::from_ref(id)).await?.pop() else {
         return Ok(None);
     };
-    let rows: Vec<(String, String)> =
+    let rows: Vec<(String, SeatStatus)> =
         seats::table.filter(seats::segment_id.eq(id.as_str())).select((seats::seat, seats::status)).load(conn).await?;
     let mut seats: Vec<SeatAvailability> = rows
         .into_iter()
         .filter_map(|(seat, status)| {
-            Some(SeatAvailability { seat: SeatCode::parse(&seat).ok()?, available: status == "available" })
+            Some(SeatAvailability { seat: SeatCode::parse(&seat).ok()?, available: status == SeatStatus::Available })
         })
         .collect();
     seats.sort_by_key(|s| seat_order(&s.seat));

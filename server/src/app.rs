@@ -1,0 +1,37 @@
+//! The state every handler and worker shares, built once per server by `startup`. It holds
+//! only the leaf services (pool, locks, keys, peers, caches, metrics); the domain modules take
+//! it as an argument.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use passcom_shared::api::Segment;
+use tokio::sync::{mpsc, Notify};
+use uuid::Uuid;
+
+use crate::auth::password::Passwords;
+use crate::auth::KeyRing;
+use crate::cache::{TtlCache, TtlMap};
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::federation::Federation;
+use crate::locks::SeatLocks;
+use crate::metrics::Metrics;
+
+pub struct AppState {
+    pub settings: Settings,
+    pub pool: DbPool,
+    pub locks: SeatLocks,
+    pub keys: Arc<KeyRing>,
+    pub federation: Federation,
+    pub metrics: Arc<Metrics>,
+    pub passwords: Passwords,
+    /// Finished search answers (JSON), reused for `catalog_ttl`.
+    pub answers: TtlMap<web::Bytes>,
+    /// This airline's whole upcoming catalog, reused for `catalog_ttl`.
+    pub catalog: TtlCache<Vec<Segment>>,
+    /// Pinged once a transaction that queued outbox rows has committed.
+    pub outbox_wake: Notify,
+    /// Committed bookings every owner acknowledged, for the worker that records them in batches.
+    pub finished: mpsc::UnboundedSender<Uuid>,
+}

@@ -1,0 +1,106 @@
+//! Talking to a booking's owners, wherever they are: hold their seats (prepare), tell them the
+//! outcome (commit, abort, release), ask a coordinator for its decision. Each call resolves the
+//! airline to an [`Owner`] once; nothing else branches on "this airline or a peer".
+
+use futures::future::join_all;
+use passcom_shared::client::{FinishAction, PeerError};
+use passcom_shared::internal::{Decision, HoldRequest};
+use passcom_shared::AirlineCode;
+use uuid::Uuid;
+
+use super::itinerary::OwnerLegs;
+use super::{log, participant};
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::federation::Owner;
+
+/// Prepare: asks every other owner to hold its legs, in parallel. Returns the refusal of the
+/// earliest leg, if any owner refused or could not be reached.
+pub async fn hold_everywhere<'a>(
+    state: &AppState,
+    request_id: &str,
+    booking_id: Uuid,
+    groups: impl IntoIterator<Item = (&'a AirlineCode, &'a OwnerLegs)>,
+) -> Option<ApiError> {
+    let holds =
+        join_all(groups.into_iter().map(|(airline, group)| hold_at(state, request_id, booking_id, airline, group)));
+    holds.await.into_iter().filter_map(Result::err).min_by_key(|e| e.problem().leg.unwrap_or(usize::MAX))
+}
+
+/// Asks another airline to hold its legs. Errors name the itinerary leg and the airline.
+async fn hold_at(
+    state: &AppState,
+    request_id: &str,
+    booking_id: Uuid,
+    airline: &AirlineCode,
+    group: &OwnerLegs,
+) -> ApiResult<()> {
+    let Some(Owner::Peer(peer)) = state.federation.owner(airline) else {
+        return Err(ApiError::internal(anyhow::anyhow!("asked to hold seats of {airline}, which is not a peer")));
+    };
+    let leg_of = |index_in_group: usize| group.get(index_in_group).map_or(group[0].0, |(i, _)| *i);
+    let request = HoldRequest {
+        booking_id,
+        coordinator: state.settings.airline.clone(),
+        legs: group.iter().map(|(_, l)| l.clone()).collect(),
+    };
+    match peer.hold(request_id, &request).await {
+        Ok(_) => Ok(()),
+        Err(PeerError::Refused(problem)) => {
+            let leg = leg_of(problem.leg.unwrap_or(0));
+            Err(ApiError::from_problem(&problem).with_leg(leg).with_airline(airline.clone()))
+        }
+        Err(e) => Err(ApiError::peer_failure(airline, e)),
+    }
+}
+
+/// Sends the outcome to every owner in parallel; true when all acknowledged.
+pub async fn finish_everywhere(
+    state: &AppState,
+    request_id: &str,
+    booking_id: Uuid,
+    owners: &[AirlineCode],
+    action: FinishAction,
+) -> bool {
+    let sends = owners.iter().map(|airline| finish_at(state, request_id, booking_id, airline, action));
+    let results = join_all(sends).await;
+    for (airline, result) in owners.iter().zip(&results) {
+        if let Err(e) = result {
+            tracing::warn!(%airline, %booking_id, action = action.as_str(), error = %e, "owner has not acknowledged; recovery will retry");
+        }
+    }
+    results.iter().all(Result::is_ok)
+}
+
+async fn finish_at(
+    state: &AppState,
+    request_id: &str,
+    booking_id: Uuid,
+    airline: &AirlineCode,
+    action: FinishAction,
+) -> Result<(), String> {
+    match state.federation.owner(airline) {
+        Some(Owner::Here) => {
+            let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
+            participant::finish(&mut conn, booking_id, action, None).await.map(drop).map_err(|e| e.to_string())
+        }
+        Some(Owner::Peer(peer)) => {
+            peer.finish(request_id, booking_id, action).await.map(drop).map_err(|e| e.to_string())
+        }
+        None => Err(format!("no peer {airline}")),
+    }
+}
+
+/// A coordinator's decision about one of its bookings, asked by a participant.
+pub async fn decision_of(state: &AppState, coordinator: &AirlineCode, booking_id: Uuid) -> anyhow::Result<Decision> {
+    match state.federation.owner(coordinator) {
+        Some(Owner::Here) => {
+            let mut conn = state.pool.get().await?;
+            Ok(log::decision(&mut conn, booking_id).await?)
+        }
+        Some(Owner::Peer(peer)) => {
+            Ok(peer.decision(&format!("recovery-{booking_id}"), booking_id).await.map(|body| body.decision)?)
+        }
+        None => Err(anyhow::anyhow!("coordinator {coordinator} is not a peer")),
+    }
+}
