@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::password::Passwords;
 use crate::auth::KeyRing;
-use crate::cache::{TtlCache, TtlMap};
+use crate::cache::TtlMap;
 use crate::config::Settings;
 use crate::db::DbPool;
 use crate::federation::Federation;
@@ -28,8 +28,12 @@ pub struct AppState {
     pub passwords: Passwords,
     /// Finished search answers (JSON), reused for `catalog_ttl`.
     pub answers: TtlMap<web::Bytes>,
-    /// This airline's whole upcoming catalog, reused for `catalog_ttl`.
-    pub catalog: TtlCache<Vec<Segment>>,
+    /// Each airline's segments of one departure day (`airline|YYYY-MM-DD`), for search.
+    pub days: TtlMap<Arc<Vec<Segment>>>,
+    /// Segments a booking looked up (`airline/id`).
+    pub segments_by_id: TtlMap<Segment>,
+    /// Each airline's cities, kept for a minute.
+    pub cities: TtlMap<Arc<Vec<String>>>,
     /// Pinged once a transaction that queued outbox rows has committed.
     pub outbox_wake: Notify,
     /// Committed bookings every owner acknowledged, for the worker that records them in batches.

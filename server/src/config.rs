@@ -46,6 +46,8 @@ pub struct Settings {
     pub worker_interval: Duration,
     /// How long a catalog read (ours or a peer's) is reused.
     pub catalog_ttl: Duration,
+    /// A route search answers with what it has found after this long.
+    pub search_deadline: Duration,
     pub http_workers: usize,
     pub json_logs: bool,
     pub faults: Faults,
@@ -91,6 +93,7 @@ impl Settings {
             breaker_cooldown: env.millis("PASSCOM_BREAKER_COOLDOWN_MS", "2000")?,
             worker_interval: env.millis("PASSCOM_WORKER_INTERVAL_MS", "500")?,
             catalog_ttl: env.millis("PASSCOM_CATALOG_CACHE_MS", "1000")?,
+            search_deadline: env.millis("PASSCOM_SEARCH_DEADLINE_MS", "500")?,
             http_workers: env.parsed("PASSCOM_HTTP_WORKERS", Some("2"))?,
             json_logs: env.string("PASSCOM_LOG_FORMAT", Some("text"))? == "json",
             faults: Faults {

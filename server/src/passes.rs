@@ -44,7 +44,11 @@ impl From<StoredStatus> for PassStatus {
 pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -> QueryResult<()> {
     let pass = &replicated.pass;
     let status = StoredStatus::from(pass.status);
-    let legs = serde_json::to_value(&pass.legs).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let json = |value: serde_json::Result<serde_json::Value>| {
+        value.map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+    };
+    let legs = json(serde_json::to_value(&pass.legs))?;
+    let passengers = json(serde_json::to_value(&pass.passengers))?;
     let insert = diesel::insert_into(passes::table)
         .values((
             passes::pass_id.eq(pass.pass_id),
@@ -55,6 +59,7 @@ pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -
             passes::total_cents.eq(pass.total_price.cents),
             passes::currency.eq(&pass.total_price.currency),
             passes::legs.eq(&legs),
+            passes::passengers.eq(&passengers),
         ))
         .on_conflict(passes::pass_id);
     match pass.status {
@@ -64,7 +69,7 @@ pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -
     Ok(())
 }
 
-type PassRow = (Uuid, StoredStatus, String, DateTime<Utc>, i64, String, serde_json::Value);
+type PassRow = (Uuid, StoredStatus, String, DateTime<Utc>, i64, String, serde_json::Value, serde_json::Value);
 
 /// The user's passes, newest first; `only` narrows to one pass. One query, whatever the count.
 pub async fn for_user(conn: &mut AsyncPgConnection, user_id: Uuid, only: Option<Uuid>) -> QueryResult<Vec<Pass>> {
@@ -78,6 +83,7 @@ pub async fn for_user(conn: &mut AsyncPgConnection, user_id: Uuid, only: Option<
             passes::total_cents,
             passes::currency,
             passes::legs,
+            passes::passengers,
         ))
         .order((passes::created_at.desc(), passes::pass_id))
         .into_boxed();
@@ -87,7 +93,7 @@ pub async fn for_user(conn: &mut AsyncPgConnection, user_id: Uuid, only: Option<
     let rows: Vec<PassRow> = query.load(conn).await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(pass_id, status, sold_by, created_at, total_cents, currency, legs)| {
+        .filter_map(|(pass_id, status, sold_by, created_at, total_cents, currency, legs, passengers)| {
             let legs: Vec<PassLeg> = serde_json::from_value(legs)
                 .inspect_err(|e| tracing::error!(%pass_id, error = %e, "stored pass legs do not parse; pass skipped"))
                 .ok()?;
@@ -96,6 +102,7 @@ pub async fn for_user(conn: &mut AsyncPgConnection, user_id: Uuid, only: Option<
                 status: status.into(),
                 created_at,
                 sold_by: AirlineCode::parse(&sold_by).ok()?,
+                passengers: serde_json::from_value(passengers).unwrap_or_default(),
                 legs,
                 total_price: Money { cents: total_cents, currency },
             })

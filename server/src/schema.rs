@@ -47,6 +47,7 @@ diesel::table! {
         total_cents -> Int8,
         currency -> Text,
         legs -> Json,
+        passengers -> Jsonb,
     }
 }
 

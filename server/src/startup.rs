@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::auth::password::Passwords;
 use crate::auth::{KeyRing, SigningKey};
-use crate::cache::{TtlCache, TtlMap};
+use crate::cache::TtlMap;
 use crate::config::Settings;
 use crate::db;
 use crate::federation::Federation;
@@ -27,6 +27,13 @@ use crate::metrics::Metrics;
 use crate::routes;
 use crate::telemetry::{request_id_and_metrics, PasscomRootSpan};
 use crate::workers::Workers;
+
+/// Airline-days of segments kept for search: a year ahead for a few airlines.
+const DAY_BUCKETS: usize = 4096;
+/// A segment's flight, times and price do not change once published; its seat count in this
+/// cache is only a hint (the hold at the owner decides).
+const SEGMENT_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+const CITIES_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub struct Application {
     port: u16,
@@ -55,7 +62,6 @@ impl Application {
         let locks = SeatLocks::new(&settings.redis_url, &settings.redis_prefix, settings.lock_ttl)?;
         let workers = settings.http_workers;
         let catalog_ttl = settings.catalog_ttl;
-        let catalog = TtlCache::new(catalog_ttl);
         let (finished, finished_queue) = mpsc::unbounded_channel();
         let state = web::Data::new(AppState {
             settings,
@@ -64,7 +70,9 @@ impl Application {
             keys,
             federation,
             metrics,
-            catalog,
+            days: TtlMap::new(catalog_ttl, DAY_BUCKETS),
+            segments_by_id: TtlMap::new(SEGMENT_TTL, 4096),
+            cities: TtlMap::new(CITIES_TTL, 64),
             passwords: Passwords::new(std::thread::available_parallelism().map_or(2, usize::from)),
             answers: TtlMap::new(catalog_ttl, 1024),
             outbox_wake: Notify::new(),

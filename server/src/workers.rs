@@ -13,7 +13,6 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::booking::{finished, recovery};
-use crate::catalog::federated;
 use crate::replication::outbox;
 
 /// A crashed worker waits this long before it runs again, so a worker that panics at once
@@ -32,7 +31,6 @@ impl Workers {
         workers.supervise("recovery", &state, recovery::run);
         workers.supervise("finished", &state, move |state| finished::run(state, finished_queue.clone()));
         workers.supervise("peer_keys", &state, prefetch_peer_keys);
-        workers.supervise("catalog", &state, federated::keep_fresh);
         workers
     }
 

@@ -76,6 +76,8 @@ const MESSAGES = {
   not_found: () => 'We could not find that — it may not exist or may not be yours.',
   invalid_body: () => 'Some of the information is not valid.',
   invalid_query: () => 'The search is not valid.',
+  database_unavailable: () => 'This airline’s server is having trouble right now. Please try again in a moment.',
+  booking_timed_out: () => 'The booking took too long and was not completed, so nothing was bought. Please try again.',
   idempotency_key_reused: () => 'This purchase attempt was already used for a different selection. Please press Buy again.',
 };
 

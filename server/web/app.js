@@ -37,8 +37,9 @@ function parseHash() {
 
 /** Goes to `hash` ("#/passes"); renders again when it is already the current one. */
 export function navigate(hash) {
-  if (location.hash === hash) render();
-  else location.hash = hash;
+  const before = location.hash;
+  location.hash = hash;
+  if (location.hash === before) render(); // no hashchange event for the same hash: search again
 }
 
 /** The current location, to come back to after logging in. */
@@ -89,7 +90,7 @@ function render() {
     }
   }
   if (focusedId && document.getElementById(focusedId)) document.getElementById(focusedId).focus();
-  else if (!samePath) main.querySelector('h1')?.focus({ preventScroll: false });
+  else if (!samePath && !main.contains(document.activeElement)) main.querySelector('h1')?.focus();
 }
 
 function renderNotFound({ main: el }) {

@@ -252,7 +252,7 @@ function readDraft(key, count, legs) {
 }
 
 function showConfirmation(ctx, pass) {
-  const passengers = Array.isArray(pass.passengers) ? pass.passengers : null;
+  const passengers = Array.isArray(pass.passengers) && pass.passengers.length ? pass.passengers : null;
   const legs = Array.isArray(pass.legs) ? pass.legs : [];
   const link = h('a', { href: `#/pass/${encodeURIComponent(pass.pass_id)}`, class: 'button-link primary', testid: 'pass-link' }, 'View your pass');
   replace(ctx.main,
@@ -263,7 +263,7 @@ function showConfirmation(ctx, pass) {
       h('ul', { class: 'plain summary' }, legs.map((leg) => h('li', {},
         h('span', { class: 'airline-badge', text: airlineName(leg.airline) }), ' ',
         `${leg.flight_no} ${leg.origin} → ${leg.destination}, ${fmtDateTime(leg.departs_at)}`,
-        ` · seats ${(Array.isArray(leg.seats) ? leg.seats : [leg.seat]).join(', ')}`))),
+        ` · seats ${(Array.isArray(leg.seats) && leg.seats.length ? leg.seats : [leg.seat]).join(', ')}`))),
       passengers && h('p', {}, `${passengers.length === 1 ? 'Passenger' : 'Passengers'}: `,
         passengers.map((p) => p.name).join(', ')),
       h('p', {}, 'Total: ', h('strong', { text: fmtMoney(pass.total_price) })),

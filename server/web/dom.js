@@ -107,9 +107,9 @@ export function fmtMoney(money) {
 // ---- time: shown in UTC, labelled, so that nobody has to guess the zone ---------------------
 
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
-  timeZone: 'UTC', weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit',
+  timeZone: 'UTC', weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
 });
-const timeFormat = new Intl.DateTimeFormat(undefined, { timeZone: 'UTC', hour: '2-digit', minute: '2-digit' });
+const timeFormat = new Intl.DateTimeFormat(undefined, { timeZone: 'UTC', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
 const dateFormat = new Intl.DateTimeFormat(undefined, {
   timeZone: 'UTC', weekday: 'short', day: 'numeric', month: 'short', year: 'numeric',
 });

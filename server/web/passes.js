@@ -1,6 +1,7 @@
 // My passes: the list (upcoming first, then past and cancelled ones), one pass with each
 // passenger's seat on each leg, and cancelling it behind a confirmation <dialog>.
-// Passes booked before party bookings have no `passengers` and no `seats`: one passenger, `seat`.
+// Passes booked before party bookings have no (or empty) `passengers` and `seats`: one
+// passenger, whose seat is `seat`.
 
 import { endpoints, session } from './api.js';
 import { h, replace, errorBox, notice, spinner, uid, fmtMoney, fmtDateTime, fmtTime, fmtDate, airlineName } from './dom.js';
@@ -18,7 +19,7 @@ const legsOf = (pass) => (Array.isArray(pass.legs) ? pass.legs : []);
 const passengersOf = (pass) => (Array.isArray(pass.passengers) && pass.passengers.length
   ? pass.passengers.map((p, i) => (typeof p?.name === 'string' && p.name ? p.name : `Passenger ${i + 1}`))
   : ['Passenger 1']);
-const seatsOf = (leg) => (Array.isArray(leg.seats) ? leg.seats : [leg.seat]);
+const seatsOf = (leg) => (Array.isArray(leg.seats) && leg.seats.length ? leg.seats : [leg.seat]);
 const departure = (pass) => new Date(legsOf(pass)[0]?.departs_at ?? pass.created_at).getTime() || 0;
 const isUpcoming = (pass, now) => pass.status !== 'cancelled' && departure(pass) > now;
 

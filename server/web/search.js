@@ -165,7 +165,8 @@ async function runSearch(ctx, query, results, submit) {
         : `${routes.length} ${routes.length === 1 ? 'route' : 'routes'} from ${query.origin} to ${query.destination}`),
     routes.length === 0
       ? h('p', { class: 'muted', testid: 'no-routes' },
-        `Nothing with ${query.passengers} free ${query.passengers === 1 ? 'seat' : 'seats'} departs on ${query.date}. Try another date or city.`)
+        `Nothing with ${query.passengers} free ${query.passengers === 1 ? 'seat' : 'seats'} departs on ${query.date}`
+        + `${unavailable.length ? ' with the airlines that answered' : ''}. Try another date or city.`)
       : h('ol', { class: 'route-list plain' }, routes.map((route) => h('li', {}, routeCard(ctx, route, query)))));
 }
 
@@ -174,7 +175,9 @@ function routeCard(ctx, route, query) {
   const titleId = uid('route');
   const perPassenger = route.total_price || addMoney(legs.map((leg) => leg.price));
   const party = perPassenger && mulMoney(perPassenger, query.passengers);
-  const seatsLeft = Math.min(...legs.map((leg) => Number(leg.seats_available)).filter(Number.isFinite));
+  const seatsLeft = Number.isFinite(Number(route.seats_available)) && route.seats_available !== null
+    ? Number(route.seats_available)
+    : Math.min(...legs.map((leg) => Number(leg.seats_available)).filter(Number.isFinite));
   const first = legs[0];
   const last = legs[legs.length - 1];
   const departs = route.departs_at || first?.departs_at;

@@ -79,9 +79,19 @@ pub struct Segment {
     pub seats_available: i64,
 }
 
+/// A page of segments, sorted by departure (then airline and id). `next_cursor`, passed back
+/// as `cursor`, gives the next page; `None` on the last one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentList {
     pub segments: Vec<Segment>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+    pub unavailable_airlines: Vec<AirlineCode>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CityList {
+    pub cities: Vec<String>,
     pub unavailable_airlines: Vec<AirlineCode>,
 }
 
@@ -101,29 +111,79 @@ pub struct SegmentDetail {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Route {
     pub legs: Vec<Segment>,
+    /// The price of one seat on every leg; a party pays it once per passenger.
     pub total_price: Money,
     pub departs_at: DateTime<Utc>,
     pub arrives_at: DateTime<Utc>,
+    /// The fewest seats free on any leg.
+    pub seats_available: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RouteList {
     pub routes: Vec<Route>,
+    /// False when the search stopped at its deadline or work bound: there may be more routes.
+    pub complete: bool,
     pub unavailable_airlines: Vec<AirlineCode>,
 }
 
+/// The most passengers one booking carries.
+pub const MAX_PARTY: usize = 9;
+/// The longest passenger name accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct Traveller {
+    pub name: String,
+}
+
+/// One leg of a booking: `seat` for a party of one, or `seats`, one per passenger in the
+/// order of `passengers`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(deny_unknown_fields)]
 pub struct LegRequest {
     pub airline: AirlineCode,
     pub segment_id: SegmentId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat: Option<SeatCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seats: Option<Vec<SeatCode>>,
+}
+
+/// One seat on one segment: a leg of a booking for a party of one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct SeatLeg {
+    pub airline: AirlineCode,
+    pub segment_id: SegmentId,
     pub seat: SeatCode,
 }
 
+impl From<&SeatLeg> for LegRequest {
+    fn from(leg: &SeatLeg) -> Self {
+        Self {
+            airline: leg.airline.clone(),
+            segment_id: leg.segment_id.clone(),
+            seat: Some(leg.seat.clone()),
+            seats: None,
+        }
+    }
+}
+
+/// `passengers` may be left out for a party of one (the account holder).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BookingRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passengers: Option<Vec<Traveller>>,
     pub legs: Vec<LegRequest>,
+}
+
+impl BookingRequest {
+    /// A booking for a party of one, one seat per leg.
+    pub fn one_seat_each(legs: &[SeatLeg]) -> Self {
+        Self { passengers: None, legs: legs.iter().map(LegRequest::from).collect() }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -142,7 +202,13 @@ pub struct PassLeg {
     pub destination: String,
     pub departs_at: DateTime<Utc>,
     pub arrives_at: DateTime<Utc>,
+    /// The first passenger's seat.
     pub seat: SeatCode,
+    /// Every passenger's seat, in the order of the pass's `passengers` (empty on passes sold
+    /// before parties could book).
+    #[serde(default)]
+    pub seats: Vec<SeatCode>,
+    /// The price of one seat.
     pub price: Money,
 }
 
@@ -152,6 +218,9 @@ pub struct Pass {
     pub status: PassStatus,
     pub created_at: DateTime<Utc>,
     pub sold_by: AirlineCode,
+    /// The named passengers; empty for a party of one booked without names.
+    #[serde(default)]
+    pub passengers: Vec<Traveller>,
     pub legs: Vec<PassLeg>,
     pub total_price: Money,
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::api::SegmentDetail;
 use crate::internal::{
-    DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, ReplicationReceipt, SeatsChanged,
+    CityBatch, DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, ReplicationReceipt, SeatsChanged,
     SegmentBatch, SegmentFilter,
 };
 use crate::{Problem, SegmentId};
@@ -98,6 +98,10 @@ impl PeerClient {
         self.call::<(), _>(ctx, Method::GET, &format!("/internal/v1/segments{query}"), None).await
     }
 
+    pub async fn cities(&self, ctx: CallContext) -> Result<CityBatch, PeerError> {
+        self.call::<(), _>(ctx, Method::GET, "/internal/v1/cities", None).await
+    }
+
     pub async fn segment(&self, ctx: CallContext, id: &SegmentId) -> Result<SegmentDetail, PeerError> {
         self.call::<(), _>(ctx, Method::GET, &format!("/internal/v1/segments/{id}"), None).await
     }
@@ -157,10 +161,21 @@ impl FinishAction {
 
 fn serde_urlencoded_pairs(filter: &SegmentFilter) -> String {
     let ids = filter.ids.as_ref().map(ToString::to_string);
-    let pairs: Vec<String> = [("origin", &filter.origin), ("destination", &filter.destination), ("ids", &ids)]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", percent_encode(v))))
-        .collect();
+    let from = filter.from.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    let to = filter.to.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    let after = filter.after.as_ref().map(ToString::to_string);
+    let limit = filter.limit.map(|n| n.to_string());
+    let fields = [
+        ("origin", &filter.origin),
+        ("destination", &filter.destination),
+        ("ids", &ids),
+        ("from", &from),
+        ("to", &to),
+        ("after", &after),
+        ("limit", &limit),
+    ];
+    let pairs: Vec<String> =
+        fields.into_iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", percent_encode(v)))).collect();
     if pairs.is_empty() {
         String::new()
     } else {

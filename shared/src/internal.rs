@@ -111,7 +111,10 @@ pub struct SeatsChanged {
     pub seats: u64,
 }
 
+/// Which of an airline's upcoming segments to list: by cities, ids, a departure window, and a
+/// page (`after`, `limit`), always sorted by departure then id.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct SegmentFilter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
@@ -120,9 +123,69 @@ pub struct SegmentFilter {
     /// Only these segments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ids: Option<SegmentIds>,
+    /// Departing at or after this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    /// Departing before this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+    /// Only segments after this one in (departure, id) order: a page's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<SegmentKey>,
+    /// At most this many (the server caps it at [`MAX_SEGMENT_BATCH`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// The most segments one internal call returns.
+pub const MAX_SEGMENT_BATCH: usize = 5000;
+
+/// A position in an airline's (departure, id) order, `2026-11-22T10:00:00Z,A101-20261122-1000`
+/// on the wire; an empty id stands before every segment of that instant.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SegmentKey {
+    pub departs_at: DateTime<Utc>,
+    pub segment_id: String,
+}
+
+impl std::fmt::Display for SegmentKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{}", self.departs_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), self.segment_id)
+    }
+}
+
+impl std::str::FromStr for SegmentKey {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let (at, id) = raw.split_once(',').ok_or("a segment key is `TIME,ID`")?;
+        let departs_at = DateTime::parse_from_rfc3339(at).map_err(|_| "a segment key starts with an RFC 3339 time")?;
+        if !id.is_empty() {
+            SegmentId::parse(id).map_err(|e| e.to_string())?;
+        }
+        Ok(Self { departs_at: departs_at.with_timezone(&Utc), segment_id: id.to_owned() })
+    }
+}
+
+impl Serialize for SegmentKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SegmentKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentBatch {
     pub segments: Vec<Segment>,
+}
+
+/// The cities an airline flies from or to (upcoming segments only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CityBatch {
+    pub cities: Vec<String>,
 }

@@ -76,22 +76,22 @@ pub async fn book(
 }
 
 async fn lock_seats(state: &AppState, booking: &Booking<'_>, itinerary: &Itinerary) -> ApiResult<Vec<String>> {
-    let legs = itinerary.legs();
-    let keys: Vec<String> = legs.iter().map(|l| state.locks.key(l.airline(), &l.segment.segment_id, &l.seat)).collect();
+    let seats: Vec<_> = itinerary.seats().collect();
+    let keys: Vec<String> =
+        seats.iter().map(|(_, leg, seat)| state.locks.key(leg.airline(), &leg.segment.segment_id, seat)).collect();
     match state.locks.acquire_all(&keys, booking.id).await {
         Ok(()) => Ok(keys),
         Err(LockError::Conflict { index }) => {
-            let leg = &legs[index];
+            let (i, leg, seat) = seats[index];
             Err(ApiError::new(
                 Code::SeatLocked,
                 format!(
-                    "leg {index}: seat {} on {}/{} is being booked by someone else",
-                    leg.seat,
+                    "leg {i}: seat {seat} on {}/{} is being booked by someone else",
                     leg.airline(),
                     leg.segment.segment_id
                 ),
             )
-            .with_leg(index)
+            .with_leg(i)
             .with_airline(leg.airline().clone()))
         }
         Err(LockError::Unavailable(e)) => {
@@ -115,14 +115,15 @@ async fn sell(state: &AppState, booking: &Booking<'_>, itinerary: &Itinerary) ->
 /// there is nothing to recover and no coordinator log to keep.
 async fn sell_locally(state: &AppState, booking: &Booking<'_>, pass: &Pass, itinerary: &Itinerary) -> ApiResult<()> {
     let own = &state.settings.airline;
-    let seats: Vec<HoldLeg> = itinerary.legs().iter().map(|l| l.hold_leg()).collect();
+    let group = itinerary.by_owner().remove(own).unwrap_or_default();
+    let seats: Vec<HoldLeg> = group.iter().map(|(_, l)| l.clone()).collect();
     let mut conn = state.pool.get().await?;
     outbox::transaction(state, &mut conn, |conn| {
         async move {
             if let Some(key) = booking.key {
                 idempotency::claim(conn, booking.user_id, key, booking.id).await?;
             }
-            participant::take(conn, booking.id, own, &seats, None).await.map_err(|e| e.refusal(own, |i| i))?;
+            participant::take(conn, booking.id, own, &seats, None).await.map_err(|e| e.refusal(own, |i| group[i].0))?;
             record_pass(state, conn, booking.user_id, pass).await
         }
         .scope_boxed()

@@ -6,23 +6,24 @@ use std::collections::BTreeMap;
 
 use chrono::{SubsecRound, Utc};
 use futures::future::join_all;
-use passcom_shared::api::{BookingRequest, LegRequest, Money, Pass, PassLeg, PassStatus, Segment};
+use passcom_shared::api::{
+    BookingRequest, LegRequest, Money, Pass, PassLeg, PassStatus, Segment, Traveller, MAX_NAME_CHARS, MAX_PARTY,
+};
 use passcom_shared::city::city_key;
-use passcom_shared::internal::{HoldLeg, SegmentFilter};
+use passcom_shared::internal::HoldLeg;
 use passcom_shared::{AirlineCode, SeatCode, SegmentId, SegmentIds, MAX_LEGS};
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::catalog::federated;
 use crate::catalog::route_search::MIN_CONNECTION;
-use crate::catalog::{federated, local};
 use crate::error::{ApiError, ApiResult};
-use crate::federation::Owner;
 use passcom_shared::Code;
 
-/// A leg as the coordinator books it: the seat asked for, on the segment it resolved to.
+/// A leg as the coordinator books it: one seat per passenger, on the segment it resolved to.
 #[derive(Debug, Clone)]
 pub struct PlannedLeg {
-    pub seat: SeatCode,
+    pub seats: Vec<SeatCode>,
     pub segment: Segment,
 }
 
@@ -30,17 +31,16 @@ impl PlannedLeg {
     pub fn airline(&self) -> &AirlineCode {
         &self.segment.airline
     }
-
-    pub fn hold_leg(&self) -> HoldLeg {
-        HoldLeg { segment_id: self.segment.segment_id.clone(), seat: self.seat.clone() }
-    }
 }
 
-/// One owner's share of an itinerary: its seats, each with its position in the itinerary.
+/// One owner's share of an itinerary: its seats, each with the itinerary leg it is on.
 pub type OwnerLegs = Vec<(usize, HoldLeg)>;
 
+/// A booking request, checked: a party of 1 to [`MAX_PARTY`] and legs that exist and chain.
 #[derive(Debug)]
 pub struct Itinerary {
+    /// Named passengers; empty for a party of one booked without names.
+    travellers: Vec<Traveller>,
     legs: Vec<PlannedLeg>,
 }
 
@@ -50,10 +50,20 @@ pub fn invalid(detail: impl Into<String>) -> ApiError {
 
 impl Itinerary {
     pub async fn resolve(state: &AppState, request_id: &str, request: &BookingRequest) -> ApiResult<Self> {
-        check_shape(state, &request.legs)?;
-        let legs = resolve_segments(state, request_id, &request.legs).await?;
+        let travellers = party(request.passengers.as_deref())?;
+        let seats = check_shape(state, &request.legs, travellers.len().max(1))?;
+        let legs = resolve_segments(state, request_id, &request.legs, seats).await?;
         check_chain(&legs)?;
-        Ok(Self { legs })
+        Ok(Self { travellers, legs })
+    }
+
+    fn party_size(&self) -> usize {
+        self.travellers.len().max(1)
+    }
+
+    /// Every seat of the booking, in leg order, with the leg it is on.
+    pub fn seats(&self) -> impl Iterator<Item = (usize, &PlannedLeg, &SeatCode)> {
+        self.legs.iter().enumerate().flat_map(|(i, leg)| leg.seats.iter().map(move |seat| (i, leg, seat)))
     }
 
     pub fn legs(&self) -> &[PlannedLeg] {
@@ -65,11 +75,12 @@ impl Itinerary {
         self.legs.iter().all(|l| l.airline() == airline)
     }
 
-    /// The legs grouped by owner.
+    /// The seats grouped by owner.
     pub fn by_owner(&self) -> BTreeMap<AirlineCode, OwnerLegs> {
         let mut groups: BTreeMap<AirlineCode, OwnerLegs> = BTreeMap::new();
-        for (i, leg) in self.legs.iter().enumerate() {
-            groups.entry(leg.airline().clone()).or_default().push((i, leg.hold_leg()));
+        for (i, leg, seat) in self.seats() {
+            let hold = HoldLeg { segment_id: leg.segment.segment_id.clone(), seat: seat.clone() };
+            groups.entry(leg.airline().clone()).or_default().push((i, hold));
         }
         groups
     }
@@ -81,7 +92,8 @@ impl Itinerary {
             .map(|l| LegRequest {
                 airline: l.airline().clone(),
                 segment_id: l.segment.segment_id.clone(),
-                seat: l.seat.clone(),
+                seat: None,
+                seats: Some(l.seats.clone()),
             })
             .collect()
     }
@@ -94,7 +106,11 @@ impl Itinerary {
             // The database keeps microseconds; so does the answer, so that every copy is equal.
             created_at: Utc::now().trunc_subsecs(6),
             sold_by: sold_by.clone(),
-            total_price: Money { cents: self.legs.iter().map(|l| l.segment.price.cents).sum(), currency },
+            passengers: self.travellers.clone(),
+            total_price: Money {
+                cents: self.legs.iter().map(|l| l.segment.price.cents).sum::<i64>() * self.party_size() as i64,
+                currency,
+            },
             legs: self
                 .legs
                 .iter()
@@ -106,7 +122,8 @@ impl Itinerary {
                     destination: l.segment.destination.clone(),
                     departs_at: l.segment.departs_at,
                     arrives_at: l.segment.arrives_at,
-                    seat: l.seat.clone(),
+                    seat: l.seats[0].clone(),
+                    seats: l.seats.clone(),
                     price: l.segment.price.clone(),
                 })
                 .collect(),
@@ -114,10 +131,37 @@ impl Itinerary {
     }
 }
 
-fn check_shape(state: &AppState, legs: &[LegRequest]) -> ApiResult<()> {
+fn invalid_body(detail: impl Into<String>) -> ApiError {
+    ApiError::new(Code::InvalidBody, detail)
+}
+
+/// The named party, or none for the single-seat shape.
+fn party(passengers: Option<&[Traveller]>) -> ApiResult<Vec<Traveller>> {
+    let Some(passengers) = passengers else { return Ok(Vec::new()) };
+    if passengers.is_empty() || passengers.len() > MAX_PARTY {
+        return Err(invalid_body(format!("`passengers` lists 1 to {MAX_PARTY} people, not {}", passengers.len())));
+    }
+    passengers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let name = p.name.trim();
+            if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+                return Err(invalid_body(format!(
+                    "`passengers[{i}].name` must be 1-{MAX_NAME_CHARS} characters, without control characters"
+                )));
+            }
+            Ok(Traveller { name: name.to_owned() })
+        })
+        .collect()
+}
+
+/// Checks the legs' shape and returns each leg's seats, one per passenger.
+fn check_shape(state: &AppState, legs: &[LegRequest], party: usize) -> ApiResult<Vec<Vec<SeatCode>>> {
     if legs.is_empty() || legs.len() > MAX_LEGS {
         return Err(invalid(format!("an itinerary has 1 to {MAX_LEGS} legs, not {}", legs.len())));
     }
+    let mut all = Vec::with_capacity(legs.len());
     for (i, leg) in legs.iter().enumerate() {
         if !state.federation.knows(&leg.airline) {
             return Err(
@@ -129,54 +173,60 @@ fn check_shape(state: &AppState, legs: &[LegRequest]) -> ApiResult<()> {
                 invalid(format!("leg {i}: segment {}/{} is listed twice", leg.airline, leg.segment_id)).with_leg(i)
             );
         }
+        let seats = match (&leg.seat, &leg.seats) {
+            (Some(seat), None) => vec![seat.clone()],
+            (None, Some(seats)) => seats.clone(),
+            (Some(_), Some(_)) => {
+                return Err(invalid_body(format!("`legs[{i}]` names both `seat` and `seats`; give one")).with_leg(i))
+            }
+            (None, None) => return Err(invalid_body(format!("`legs[{i}].seats` is required")).with_leg(i)),
+        };
+        if seats.len() != party {
+            return Err(invalid(format!(
+                "`legs[{i}].seats` lists {} seats for a party of {party}: one per passenger",
+                seats.len()
+            ))
+            .with_leg(i));
+        }
+        if let Some((n, seat)) = seats.iter().enumerate().find(|(n, seat)| seats[..*n].contains(seat)) {
+            return Err(invalid(format!("`legs[{i}].seats[{n}]`: seat {seat} is listed twice")).with_leg(i));
+        }
+        all.push(seats);
     }
-    Ok(())
+    Ok(all)
 }
 
 /// Finds every leg's segment. Segments never change once published, so the catalogs that
 /// search keeps (ours and each peer's, at most a second old) answer almost always; only a leg
 /// they lack is looked up at its owner (in parallel, one call per airline). Their seat counts
 /// may be stale, but the hold at the owner is what decides.
-async fn resolve_segments(state: &AppState, request_id: &str, legs: &[LegRequest]) -> ApiResult<Vec<PlannedLeg>> {
+async fn resolve_segments(
+    state: &AppState,
+    request_id: &str,
+    legs: &[LegRequest],
+    seats: Vec<Vec<SeatCode>>,
+) -> ApiResult<Vec<PlannedLeg>> {
     let mut by_airline: BTreeMap<&AirlineCode, Vec<SegmentId>> = BTreeMap::new();
     for leg in legs {
         by_airline.entry(&leg.airline).or_default().push(leg.segment_id.clone());
     }
     let lookups = by_airline.into_iter().map(|(airline, ids)| async move {
         let owner = state.federation.owner(airline).ok_or_else(|| invalid(format!("no airline `{airline}`")))?;
-        let cached = match owner {
-            Owner::Here => federated::local_catalog(state).await.ok(),
-            Owner::Peer(peer) => federated::peer_catalog(peer, request_id).await.ok(),
-        };
-        let from_cache: Vec<Segment> =
-            cached.iter().flat_map(|all| all.iter()).filter(|s| ids.contains(&s.segment_id)).cloned().collect();
-        if from_cache.len() == ids.len() {
-            return ApiResult::Ok(from_cache);
-        }
         let ids = SegmentIds::new(ids).map_err(|e| invalid(e.to_string()))?;
-        match owner {
-            Owner::Here => {
-                let mut conn = state.pool.get().await?;
-                Ok(local::by_ids(&mut conn, airline, ids.as_slice()).await?)
-            }
-            Owner::Peer(peer) => {
-                let filter = SegmentFilter { ids: Some(ids), ..SegmentFilter::default() };
-                let batch = peer.segments(request_id, &filter).await.map_err(|e| ApiError::peer_failure(airline, e))?;
-                Ok(batch.segments)
-            }
-        }
+        federated::by_ids(state, request_id, owner, airline, &ids).await
     });
     let found: Vec<Segment> =
         join_all(lookups).await.into_iter().collect::<ApiResult<Vec<_>>>()?.into_iter().flatten().collect();
     legs.iter()
+        .zip(seats)
         .enumerate()
-        .map(|(i, leg)| {
+        .map(|(i, (leg, seats))| {
             let segment =
                 found.iter().find(|s| s.airline == leg.airline && s.segment_id == leg.segment_id).ok_or_else(|| {
                     invalid(format!("leg {i}: airline {} has no upcoming segment `{}`", leg.airline, leg.segment_id))
                         .with_leg(i)
                 })?;
-            Ok(PlannedLeg { seat: leg.seat.clone(), segment: segment.clone() })
+            Ok(PlannedLeg { seats, segment: segment.clone() })
         })
         .collect()
 }

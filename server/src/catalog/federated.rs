@@ -1,108 +1,237 @@
-//! The federated catalog: this airline's segments plus every reachable peer's, fetched in
-//! parallel and each reused for `catalog_ttl`. A peer that is down is named in
-//! `unavailable_airlines` instead of failing the whole answer, and once its breaker is open
-//! nobody waits for its timeout.
+//! The federated catalog: every airline's segments as one list, fetched only for what a query
+//! needs. Search reads whole departure days, each airline's day kept for `catalog_ttl` (and
+//! served a little longer while one caller renews it); pages of `/segments` go to each airline
+//! for just that page. Nothing is fetched in the background, so an idle server does no work
+//! whatever the size of the catalogs. An airline that does not answer is named in
+//! `unavailable_airlines` instead of failing the whole answer.
 
 use std::sync::Arc;
 
-use futures::future::{join, join_all};
-use passcom_shared::api::{Segment, SegmentDetail, SegmentList};
-use passcom_shared::city::city_key;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use futures::future::join_all;
+use passcom_shared::api::{CityList, Segment, SegmentDetail, SegmentList};
 use passcom_shared::client::PeerError;
-use passcom_shared::internal::SegmentFilter;
-use passcom_shared::{AirlineCode, SegmentId};
+use passcom_shared::internal::{SegmentFilter, SegmentKey, MAX_SEGMENT_BATCH};
+use passcom_shared::{AirlineCode, SegmentId, SegmentIds};
 
 use super::local;
 use crate::app::AppState;
+use crate::cache::Cached;
 use crate::error::{ApiError, ApiResult};
-use crate::federation::{Owner, Peer};
+use crate::federation::Owner;
 
-/// Every airline's upcoming segments matching `filter`, or only `airline`'s.
-pub async fn segments(
+/// A failure to get an airline's part: its database, or a peer that did not answer.
+enum Missing {
+    Peer(PeerError),
+    Local(ApiError),
+}
+
+/// One airline's segments selected by `filter`, all pages of them.
+async fn fetch(
+    state: &AppState,
+    request_id: &str,
+    owner: Owner<'_>,
+    filter: &SegmentFilter,
+) -> Result<Vec<Segment>, Missing> {
+    let mut all: Vec<Segment> = Vec::new();
+    let mut filter = filter.clone();
+    loop {
+        let batch = match owner {
+            Owner::Here => {
+                let mut conn = state.pool.get().await.map_err(|e| Missing::Local(e.into()))?;
+                local::list(&mut conn, &state.settings.airline, &filter).await.map_err(|e| Missing::Local(e.into()))?
+            }
+            Owner::Peer(peer) => peer.segments(request_id, &filter).await.map_err(Missing::Peer)?.segments,
+        };
+        let full = batch.len() >= filter.limit.unwrap_or(MAX_SEGMENT_BATCH).min(MAX_SEGMENT_BATCH);
+        all.extend(batch);
+        match all.last() {
+            Some(last) if full && filter.limit.is_none() => {
+                filter.after =
+                    Some(SegmentKey { departs_at: last.departs_at, segment_id: last.segment_id.to_string() });
+            }
+            _ => return Ok(all),
+        }
+    }
+}
+
+/// Every airline's segments departing in `[from, to)`, for route search.
+pub async fn window(
+    state: &AppState,
+    request_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> ApiResult<(Vec<Arc<Vec<Segment>>>, Vec<AirlineCode>)> {
+    let days: Vec<NaiveDate> = from.date_naive().iter_days().take_while(|d| *d <= to.date_naive()).collect();
+    let parts = join_all(
+        state.federation.owners().into_iter().map(|(airline, owner)| days_of(state, request_id, airline, owner, &days)),
+    )
+    .await;
+    let (mut found, mut unavailable) = (Vec::new(), Vec::new());
+    for part in parts {
+        match part {
+            Ok(buckets) => found.extend(buckets),
+            Err((_, Missing::Local(e))) => return Err(e),
+            Err((airline, Missing::Peer(_))) => unavailable.push(airline),
+        }
+    }
+    Ok((found, unavailable))
+}
+
+fn day_key(airline: &AirlineCode, day: NaiveDate) -> String {
+    format!("{airline}|{day}")
+}
+
+/// One airline's days: cached ones as they are, the others (and the stale one this caller was
+/// chosen to renew) in one call for the span they cover.
+async fn days_of(
+    state: &AppState,
+    request_id: &str,
+    airline: AirlineCode,
+    owner: Owner<'_>,
+    days: &[NaiveDate],
+) -> Result<Vec<Arc<Vec<Segment>>>, (AirlineCode, Missing)> {
+    let mut found = Vec::new();
+    let mut stale = Vec::new();
+    let mut wanted: Vec<NaiveDate> = Vec::new();
+    for day in days {
+        match state.days.get(&day_key(&airline, *day)) {
+            Cached::Serve(bucket) => found.push(bucket),
+            Cached::Refresh(bucket) => {
+                stale.push(bucket);
+                wanted.push(*day);
+            }
+            Cached::Missing => wanted.push(*day),
+        }
+    }
+    let (Some(first), Some(last)) = (wanted.first(), wanted.last()) else { return Ok(found) };
+    let filter = SegmentFilter {
+        from: Some(start_of(*first)),
+        to: Some(start_of(*last + Duration::days(1))),
+        ..SegmentFilter::default()
+    };
+    match fetch(state, request_id, owner, &filter).await {
+        Ok(segments) => {
+            for day in first.iter_days().take_while(|d| d <= last) {
+                let bucket: Vec<Segment> =
+                    segments.iter().filter(|s| s.departs_at.date_naive() == day).cloned().collect();
+                let bucket = Arc::new(bucket);
+                state.days.insert(day_key(&airline, day), bucket.clone());
+                if wanted.contains(&day) {
+                    found.push(bucket);
+                }
+            }
+            Ok(found)
+        }
+        // What was served before beats nothing while it lasts, but only if it covers every day.
+        Err(_) if stale.len() == wanted.len() => Ok(found.into_iter().chain(stale).collect()),
+        Err(e) => Err((airline, e)),
+    }
+}
+
+pub fn start_of(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
+
+/// A place in the federation's (departure, airline, id) order: where a page ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub departs_at: DateTime<Utc>,
+    pub airline: AirlineCode,
+    pub segment_id: SegmentId,
+}
+
+impl Cursor {
+    fn of(segment: &Segment) -> Self {
+        Self {
+            departs_at: segment.departs_at,
+            airline: segment.airline.clone(),
+            segment_id: segment.segment_id.clone(),
+        }
+    }
+
+    /// Where `airline`'s own list resumes after this cursor.
+    fn resume_at(&self, airline: &AirlineCode) -> SegmentKey {
+        match airline.cmp(&self.airline) {
+            // Later in the order at the same instant: all of that instant is still to come.
+            std::cmp::Ordering::Greater => SegmentKey { departs_at: self.departs_at, segment_id: String::new() },
+            std::cmp::Ordering::Equal => {
+                SegmentKey { departs_at: self.departs_at, segment_id: self.segment_id.to_string() }
+            }
+            // Earlier: its segments of that instant were all on earlier pages.
+            std::cmp::Ordering::Less => {
+                SegmentKey { departs_at: self.departs_at + Duration::microseconds(1), segment_id: String::new() }
+            }
+        }
+    }
+}
+
+/// One page of every airline's (or one airline's) segments matching `filter`, after `after`.
+pub async fn page(
     state: &AppState,
     request_id: &str,
     filter: &SegmentFilter,
     airline: Option<&AirlineCode>,
-) -> ApiResult<SegmentList> {
-    let own = &state.settings.airline;
-    let wants = |code: &AirlineCode| airline.is_none_or(|a| a == code);
-    let local = async {
-        if !wants(own) {
-            return Ok(None);
-        }
-        local_catalog(state).await.map(Some)
-    };
-    let remote = join_all(
-        state
-            .federation
-            .peers()
-            .iter()
-            .filter(|p| wants(&p.airline))
-            .map(|peer| async move { (peer, peer_catalog(peer, request_id).await) }),
-    );
-    let (local, remote) = join(local, remote).await;
-
-    let mut segments: Vec<Segment> = local?.iter().flat_map(|all| matching(all, filter)).cloned().collect();
+    after: Option<&Cursor>,
+    limit: usize,
+) -> ApiResult<(SegmentList, Option<Cursor>)> {
+    let owners = state.federation.owners().into_iter().filter(|(code, _)| airline.is_none_or(|a| a == code));
+    let parts = join_all(owners.map(|(code, owner)| async move {
+        // One more than a page from each: if the merge has more than a page, there is a next.
+        let filter =
+            SegmentFilter { after: after.map(|c| c.resume_at(&code)), limit: Some(limit + 1), ..filter.clone() };
+        (code, fetch(state, request_id, owner, &filter).await)
+    }))
+    .await;
+    let mut segments = Vec::new();
     let mut unavailable_airlines = Vec::new();
-    for (peer, result) in remote {
-        match result {
+    for (code, part) in parts {
+        match part {
             // A peer speaks only for its own segments.
-            Ok(all) => segments.extend(matching(&all, filter).filter(|s| s.airline == peer.airline).cloned()),
-            Err(_) => unavailable_airlines.push(peer.airline.clone()),
+            Ok(found) => segments.extend(found.into_iter().filter(|s| s.airline == code)),
+            Err(Missing::Local(e)) => return Err(e),
+            Err(Missing::Peer(_)) => unavailable_airlines.push(code),
         }
     }
     segments.sort_by(|x, y| (x.departs_at, &x.airline, &x.segment_id).cmp(&(y.departs_at, &y.airline, &y.segment_id)));
-    Ok(SegmentList { segments, unavailable_airlines })
+    let more = segments.len() > limit;
+    segments.truncate(limit);
+    let next = if more { segments.last().map(Cursor::of) } else { None };
+    Ok((SegmentList { segments, next_cursor: None, unavailable_airlines }, next))
 }
 
-/// The segments of `all` that match the filter's cities (case and accents ignored).
-pub fn matching<'a>(all: &'a [Segment], filter: &SegmentFilter) -> impl Iterator<Item = &'a Segment> {
-    let origin = filter.origin.as_deref().map(city_key);
-    let destination = filter.destination.as_deref().map(city_key);
-    all.iter().filter(move |s| {
-        origin.as_ref().is_none_or(|o| city_key(&s.origin) == *o)
-            && destination.as_ref().is_none_or(|d| city_key(&s.destination) == *d)
-    })
-}
-
-async fn load_local(state: &AppState) -> ApiResult<Vec<Segment>> {
-    let mut conn = state.pool.get().await?;
-    Ok(local::list(&mut conn, &state.settings.airline).await?)
-}
-
-async fn fetch_peer(peer: &Peer, request_id: &str) -> Result<Vec<Segment>, PeerError> {
-    let everything = SegmentFilter::default();
-    peer.segments(request_id, &everything).await.map(|batch| batch.segments)
-}
-
-/// This airline's whole upcoming catalog, kept at most `catalog_ttl` old by [`keep_fresh`].
-pub async fn local_catalog(state: &AppState) -> ApiResult<Arc<Vec<Segment>>> {
-    state.catalog.get_or_refresh(|| load_local(state)).await
-}
-
-/// A peer's whole upcoming catalog, kept at most `catalog_ttl` old by [`keep_fresh`].
-pub async fn peer_catalog(peer: &Peer, request_id: &str) -> Result<Arc<Vec<Segment>>, PeerError> {
-    peer.catalog.get_or_refresh(|| fetch_peer(peer, request_id)).await
-}
-
-/// Renews our catalog and every peer's once per `catalog_ttl`, so that no request has to wait
-/// for a refresh; a peer that fails is forgotten at once and shows as unavailable.
-pub async fn keep_fresh(state: actix_web::web::Data<AppState>) {
-    let ttl = state.catalog.ttl();
-    if ttl.is_zero() {
-        return;
+/// The listed segments of one airline, for a booking: from the short-lived cache of segments
+/// looked up before, else from their owner in one call. Their seat counts may be stale; the
+/// hold at the owner is what decides.
+pub async fn by_ids(
+    state: &AppState,
+    request_id: &str,
+    owner: Owner<'_>,
+    airline: &AirlineCode,
+    ids: &SegmentIds,
+) -> ApiResult<Vec<Segment>> {
+    let key = |id: &SegmentId| format!("{airline}/{id}");
+    let cached: Vec<Segment> = ids
+        .as_slice()
+        .iter()
+        .filter_map(|id| match state.segments_by_id.get(&key(id)) {
+            Cached::Serve(s) | Cached::Refresh(s) => Some(s),
+            Cached::Missing => None,
+        })
+        .collect();
+    if cached.len() == ids.as_slice().len() {
+        return Ok(cached);
     }
-    loop {
-        let request_id = format!("catalog-{}", uuid::Uuid::new_v4());
-        let local = state.catalog.refresh(|| load_local(&state));
-        let peers = join_all(
-            state.federation.peers().iter().map(|peer| peer.catalog.refresh(|| fetch_peer(peer, &request_id))),
-        );
-        if let (Err(e), _) = join(local, peers).await {
-            tracing::warn!(error = %e, "could not refresh our catalog");
-        }
-        tokio::time::sleep(ttl).await;
+    let filter = SegmentFilter { ids: Some(ids.clone()), ..SegmentFilter::default() };
+    let found = match fetch(state, request_id, owner, &filter).await {
+        Ok(found) => found,
+        Err(Missing::Local(e)) => return Err(e),
+        Err(Missing::Peer(e)) => return Err(ApiError::peer_failure(airline, e)),
+    };
+    for segment in &found {
+        state.segments_by_id.insert(key(&segment.segment_id), segment.clone());
     }
+    Ok(found)
 }
 
 pub async fn segment_detail(
@@ -131,4 +260,38 @@ pub async fn segment_detail(
             Err(ApiError::airline_unavailable(airline, format!("airline {airline} cannot be reached right now")))
         }
     }
+}
+
+/// Every city any airline flies from or to, each airline's list kept for a minute.
+pub async fn cities(state: &AppState, request_id: &str) -> ApiResult<CityList> {
+    let parts = join_all(state.federation.owners().into_iter().map(|(airline, owner)| async move {
+        if let Cached::Serve(cities) | Cached::Refresh(cities) = state.cities.get(airline.as_str()) {
+            return (airline, Ok(cities));
+        }
+        let fetched = match owner {
+            Owner::Here => match state.pool.get().await {
+                Ok(mut conn) => local::cities(&mut conn).await.map_err(|e| Missing::Local(e.into())),
+                Err(e) => Err(Missing::Local(e.into())),
+            },
+            Owner::Peer(peer) => peer.cities(request_id).await.map(|b| b.cities).map_err(Missing::Peer),
+        };
+        let fetched = fetched.map(Arc::new);
+        if let Ok(cities) = &fetched {
+            state.cities.insert(airline.to_string(), cities.clone());
+        }
+        (airline, fetched)
+    }))
+    .await;
+    let mut cities: Vec<String> = Vec::new();
+    let mut unavailable_airlines = Vec::new();
+    for (airline, part) in parts {
+        match part {
+            Ok(found) => cities.extend(found.iter().cloned()),
+            Err(Missing::Local(e)) => return Err(e),
+            Err(Missing::Peer(_)) => unavailable_airlines.push(airline),
+        }
+    }
+    cities.sort_by_key(|c| passcom_shared::city::city_key(c));
+    cities.dedup_by_key(|c| passcom_shared::city::city_key(c));
+    Ok(CityList { cities, unavailable_airlines })
 }

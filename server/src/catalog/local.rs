@@ -2,10 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use passcom_shared::api::{Money, SeatAvailability, Segment, SegmentDetail};
-use passcom_shared::{AirlineCode, SeatCode, SegmentId};
+use passcom_shared::city::city_key;
+use passcom_shared::internal::{SegmentFilter, MAX_SEGMENT_BATCH};
+use passcom_shared::{AirlineCode, SeatCode, SegmentId, SegmentIds};
 
 use crate::db::text_enum;
 use crate::schema::seats;
@@ -30,9 +32,9 @@ struct SegmentRow {
     origin: String,
     #[diesel(sql_type = Text)]
     destination: String,
-    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    #[diesel(sql_type = Timestamptz)]
     departs_at: DateTime<Utc>,
-    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    #[diesel(sql_type = Timestamptz)]
     arrives_at: DateTime<Utc>,
     #[diesel(sql_type = BigInt)]
     price_cents: i64,
@@ -62,21 +64,47 @@ impl SegmentRow {
     }
 }
 
+/// Counting the taken seats of each listed segment goes through an index that holds only
+/// them, so a page costs what it lists, not what the airline sells.
 const SEGMENTS_WITH_COUNTS: &str = "
     SELECT s.segment_id, s.flight_no, s.origin, s.destination, s.departs_at, s.arrives_at,
            s.price_cents, s.currency,
            s.seats_total::bigint AS seats_total,
-           s.seats_total - coalesce(t.taken, 0) AS seats_available
+           s.seats_total - (SELECT count(*) FROM seats t WHERE t.segment_id = s.segment_id AND t.status <> 'available')
+             AS seats_available
       FROM segments s
-      LEFT JOIN (SELECT segment_id, count(*) AS taken FROM seats WHERE status <> 'available' GROUP BY segment_id) t
-        ON t.segment_id = s.segment_id
      WHERE s.departs_at > now()
        AND ($1::text[] IS NULL OR s.segment_id = ANY($1))
-     ORDER BY s.departs_at, s.segment_id";
+       AND ($2::text IS NULL OR s.origin_key = $2)
+       AND ($3::text IS NULL OR s.destination_key = $3)
+       AND ($4::timestamptz IS NULL OR s.departs_at >= $4)
+       AND ($5::timestamptz IS NULL OR s.departs_at < $5)
+       AND ($6::timestamptz IS NULL OR (s.departs_at, s.segment_id) > ($6, $7))
+     ORDER BY s.departs_at, s.segment_id
+     LIMIT $8";
 
-/// Every future segment of this airline; searches filter this (cached) list in memory.
-pub async fn list(conn: &mut AsyncPgConnection, airline: &AirlineCode) -> QueryResult<Vec<Segment>> {
-    query(conn, airline, None).await
+/// This airline's upcoming segments that `filter` selects, in (departure, id) order, at most
+/// [`MAX_SEGMENT_BATCH`].
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    airline: &AirlineCode,
+    filter: &SegmentFilter,
+) -> QueryResult<Vec<Segment>> {
+    let ids: Option<Vec<String>> =
+        filter.ids.as_ref().map(|ids| ids.as_slice().iter().map(ToString::to_string).collect());
+    let limit = filter.limit.unwrap_or(MAX_SEGMENT_BATCH).min(MAX_SEGMENT_BATCH);
+    let rows: Vec<SegmentRow> = diesel::sql_query(SEGMENTS_WITH_COUNTS)
+        .bind::<Nullable<Array<Text>>, _>(ids)
+        .bind::<Nullable<Text>, _>(filter.origin.as_deref().map(city_key))
+        .bind::<Nullable<Text>, _>(filter.destination.as_deref().map(city_key))
+        .bind::<Nullable<Timestamptz>, _>(filter.from)
+        .bind::<Nullable<Timestamptz>, _>(filter.to)
+        .bind::<Nullable<Timestamptz>, _>(filter.after.as_ref().map(|k| k.departs_at))
+        .bind::<Text, _>(filter.after.as_ref().map_or("", |k| k.segment_id.as_str()))
+        .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().filter_map(|r| r.into_segment(airline)).collect())
 }
 
 /// The listed segments, with availability; unknown or departed ones are simply absent.
@@ -85,18 +113,24 @@ pub async fn by_ids(
     airline: &AirlineCode,
     ids: &[SegmentId],
 ) -> QueryResult<Vec<Segment>> {
-    let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
-    query(conn, airline, Some(ids)).await
+    let ids = SegmentIds::new(ids.to_vec()).map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
+    list(conn, airline, &SegmentFilter { ids: Some(ids), ..SegmentFilter::default() }).await
 }
 
-async fn query(
-    conn: &mut AsyncPgConnection,
-    airline: &AirlineCode,
-    ids: Option<Vec<String>>,
-) -> QueryResult<Vec<Segment>> {
-    let rows: Vec<SegmentRow> =
-        diesel::sql_query(SEGMENTS_WITH_COUNTS).bind::<Nullable<Array<Text>>, _>(ids).load(conn).await?;
-    Ok(rows.into_iter().filter_map(|r| r.into_segment(airline)).collect())
+/// Every city this airline flies from or to, on upcoming segments.
+pub async fn cities(conn: &mut AsyncPgConnection) -> QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct City {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    let rows: Vec<City> = diesel::sql_query(
+        "SELECT DISTINCT name FROM (SELECT origin AS name FROM segments WHERE departs_at > now()
+                                    UNION SELECT destination FROM segments WHERE departs_at > now()) c ORDER BY name",
+    )
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|c| c.name).collect())
 }
 
 /// One segment with its seat map, or `None` when this airline has no such (future) segment.

@@ -9,10 +9,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use passcom_shared::api::{PeerStatus, Segment, SegmentDetail};
+use passcom_shared::api::{PeerStatus, SegmentDetail};
 use passcom_shared::client::{CallContext, FinishAction, PeerClient, PeerError};
 use passcom_shared::internal::{
-    DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, ReplicationReceipt, SeatsChanged,
+    CityBatch, DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, ReplicationReceipt, SeatsChanged,
     SegmentBatch, SegmentFilter,
 };
 use passcom_shared::{AirlineCode, SegmentId};
@@ -21,7 +21,6 @@ use uuid::Uuid;
 use self::breaker::Breaker;
 pub use self::owner::Owner;
 use crate::auth::{tokens, KeyRing};
-use crate::cache::TtlCache;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 
@@ -54,8 +53,6 @@ pub struct Peer {
     client: PeerClient,
     breaker: Breaker,
     caller: Arc<Caller>,
-    /// The peer's whole upcoming catalog, reused for `catalog_ttl`.
-    pub catalog: TtlCache<Vec<Segment>>,
 }
 
 impl Peer {
@@ -96,6 +93,10 @@ impl Peer {
 
     pub async fn segments(&self, request_id: &str, filter: &SegmentFilter) -> Result<SegmentBatch, PeerError> {
         self.call("segments", request_id, |client, ctx| client.segments(ctx, filter)).await
+    }
+
+    pub async fn cities(&self, request_id: &str) -> Result<CityBatch, PeerError> {
+        self.call("cities", request_id, |client, ctx| client.cities(ctx)).await
     }
 
     pub async fn segment(&self, request_id: &str, id: &SegmentId) -> Result<SegmentDetail, PeerError> {
@@ -159,7 +160,6 @@ impl Federation {
                 client: PeerClient::new(http.clone(), &p.url),
                 breaker: Breaker::new(settings.breaker_threshold, settings.breaker_cooldown),
                 caller: caller.clone(),
-                catalog: TtlCache::new(settings.catalog_ttl),
             })
             .collect();
         Self { own: settings.airline.clone(), peers }

@@ -1,28 +1,38 @@
-//! `/api/v1/segments` and `/api/v1/routes`: the federation's catalog.
+//! `/api/v1/segments`, `/api/v1/routes` and `/api/v1/cities`: the federation's catalog.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 use actix_web::{web, HttpResponse};
-use passcom_shared::api::RouteList;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use passcom_shared::api::{RouteList, MAX_PARTY};
 use passcom_shared::city::city_key;
 use passcom_shared::internal::SegmentFilter;
-use passcom_shared::{AirlineCode, SegmentId};
+use passcom_shared::{AirlineCode, SegmentId, MAX_LEGS};
 use serde::Deserialize;
-
-use passcom_shared::MAX_LEGS;
 
 use crate::app::AppState;
 use crate::cache::Cached;
-use crate::catalog::federated as catalog;
-use crate::catalog::route_search::{self, DEFAULT_MAX_LEGS};
+use crate::catalog::federated::{self, start_of, Cursor};
+use crate::catalog::route_search::{self, Budget, RouteQuery, SortBy, DEFAULT_MAX_LEGS};
 use crate::error::{ApiError, ApiResult};
 use crate::telemetry::RequestId;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/v1/segments").get(list_segments))
         .service(web::resource("/api/v1/segments/{airline}/{segment_id}").get(segment))
-        .service(web::resource("/api/v1/routes").get(routes));
+        .service(web::resource("/api/v1/routes").get(routes))
+        .service(web::resource("/api/v1/cities").get(cities));
 }
 
 const MAX_CITY_LEN: usize = 100;
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 500;
+const DEFAULT_ROUTES: usize = 50;
+const MAX_ROUTES: usize = 200;
 
 fn city(name: &'static str, value: Option<String>) -> ApiResult<Option<String>> {
     match value {
@@ -34,12 +44,42 @@ fn city(name: &'static str, value: Option<String>) -> ApiResult<Option<String>> 
     }
 }
 
+fn in_range(name: &str, value: Option<usize>, default: usize, max: usize) -> ApiResult<usize> {
+    match value.unwrap_or(default) {
+        n if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::invalid_query(format!("`{name}` must be between 1 and {max}"))),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SegmentQuery {
     origin: Option<String>,
     destination: Option<String>,
     airline: Option<AirlineCode>,
+    date: Option<NaiveDate>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+fn encode_cursor(cursor: &Cursor) -> String {
+    let raw = format!("{},{},{}", cursor.departs_at.timestamp_micros(), cursor.airline, cursor.segment_id);
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(raw: &str) -> ApiResult<Cursor> {
+    let bad = || ApiError::invalid_query("`cursor` is not one this server gave out");
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let mut parts = text.splitn(3, ',');
+    let (Some(micros), Some(airline), Some(id)) = (parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
+    Ok(Cursor {
+        departs_at: micros.parse().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(bad)?,
+        airline: AirlineCode::parse(airline).map_err(|_| bad())?,
+        segment_id: SegmentId::parse(id).map_err(|_| bad())?,
+    })
 }
 
 async fn list_segments(
@@ -47,15 +87,30 @@ async fn list_segments(
     rid: RequestId,
     query: web::Query<SegmentQuery>,
 ) -> ApiResult<HttpResponse> {
-    let SegmentQuery { origin, destination, airline } = query.into_inner();
+    let SegmentQuery { origin, destination, airline, date, from, to, limit, cursor } = query.into_inner();
     if let Some(airline) = &airline {
         if !state.federation.knows(airline) {
             return Err(ApiError::invalid_query(format!("there is no airline `{airline}` in this federation")));
         }
     }
-    let filter =
-        SegmentFilter { origin: city("origin", origin)?, destination: city("destination", destination)?, ids: None };
-    let list = catalog::segments(&state, &rid.0, &filter, airline.as_ref()).await?;
+    let (from, to) = match (date, from, to) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(ApiError::invalid_query("give either `date` or `from`/`to`, not both"))
+        }
+        (Some(day), None, None) => (Some(start_of(day)), Some(start_of(day + Duration::days(1)))),
+        (None, from, to) => (from, to),
+    };
+    let limit = in_range("limit", limit, DEFAULT_PAGE, MAX_PAGE)?;
+    let after = cursor.as_deref().map(decode_cursor).transpose()?;
+    let filter = SegmentFilter {
+        origin: city("origin", origin)?,
+        destination: city("destination", destination)?,
+        from,
+        to,
+        ..SegmentFilter::default()
+    };
+    let (mut list, next) = federated::page(&state, &rid.0, &filter, airline.as_ref(), after.as_ref(), limit).await?;
+    list.next_cursor = next.as_ref().map(encode_cursor);
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -65,32 +120,89 @@ async fn segment(
     path: web::Path<(AirlineCode, SegmentId)>,
 ) -> ApiResult<HttpResponse> {
     let (airline, id) = path.into_inner();
-    let detail = catalog::segment_detail(&state, &rid.0, &airline, &id).await?;
+    let detail = federated::segment_detail(&state, &rid.0, &airline, &id).await?;
     Ok(HttpResponse::Ok().json(detail))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RouteQuery {
-    origin: Option<String>,
-    destination: Option<String>,
-    max_legs: Option<usize>,
+async fn cities(state: web::Data<AppState>, rid: RequestId, _: web::Query<NoQuery>) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(federated::cities(&state, &rid.0).await?))
 }
 
-async fn routes(state: web::Data<AppState>, rid: RequestId, query: web::Query<RouteQuery>) -> ApiResult<HttpResponse> {
-    let RouteQuery { origin, destination, max_legs } = query.into_inner();
+/// A route without parameters still refuses unknown ones.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoQuery {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoutesQuery {
+    origin: Option<String>,
+    destination: Option<String>,
+    date: Option<NaiveDate>,
+    passengers: Option<usize>,
+    max_legs: Option<usize>,
+    limit: Option<usize>,
+    sort: Option<SortBy>,
+}
+
+/// Sets the search's flag when dropped: when the client leaves, actix drops the handler, and
+/// the search (on a blocking thread) stops at its next check.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+async fn routes(state: web::Data<AppState>, rid: RequestId, query: web::Query<RoutesQuery>) -> ApiResult<HttpResponse> {
+    let RoutesQuery { origin, destination, date, passengers, max_legs, limit, sort } = query.into_inner();
     let missing = |name: &str| ApiError::invalid_query(format!("`{name}` is required"));
     let origin = city("origin", origin)?.ok_or_else(|| missing("origin"))?;
     let destination = city("destination", destination)?.ok_or_else(|| missing("destination"))?;
-    let max_legs = max_legs.unwrap_or(DEFAULT_MAX_LEGS);
-    if !(1..=MAX_LEGS).contains(&max_legs) {
-        return Err(ApiError::invalid_query(format!("`max_legs` must be between 1 and {MAX_LEGS}")));
-    }
-    let key = format!("routes|{}|{}|{max_legs}", city_key(&origin), city_key(&destination));
+    let max_legs = in_range("max_legs", max_legs, DEFAULT_MAX_LEGS, MAX_LEGS)?;
+    let passengers = in_range("passengers", passengers, 1, MAX_PARTY)?;
+    let limit = in_range("limit", limit, DEFAULT_ROUTES, MAX_ROUTES)?;
+    let sort = sort.unwrap_or(SortBy::Arrival);
+    let now = Utc::now();
+    let (first_from, first_to) = match date {
+        Some(day) => (start_of(day).max(now), start_of(day + Duration::days(1))),
+        None => (now, now + Duration::days(1)),
+    };
+    let key = format!(
+        "routes|{}|{}|{date:?}|{passengers}|{max_legs}|{limit}|{sort:?}",
+        city_key(&origin),
+        city_key(&destination)
+    );
     answer_cached(&state, key, || async {
-        let all = catalog::segments(&state, &rid.0, &SegmentFilter::default(), None).await?;
-        let routes = route_search::find_routes(&all.segments, &origin, &destination, max_legs);
-        Ok(RouteList { routes, unavailable_airlines: all.unavailable_airlines })
+        if first_from >= first_to {
+            return Ok(RouteList { routes: Vec::new(), complete: true, unavailable_airlines: Vec::new() });
+        }
+        let horizon = route_search::horizon(first_to, max_legs);
+        let (days, unavailable_airlines) = federated::window(&state, &rid.0, first_from, horizon).await?;
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let _cancel = CancelOnDrop(cancelled.clone());
+        let deadline = Instant::now() + state.settings.search_deadline;
+        let found = tokio::task::spawn_blocking(move || {
+            let query = RouteQuery {
+                origin: &origin,
+                destination: &destination,
+                first_from,
+                first_to,
+                passengers: passengers as i64,
+                max_legs,
+                limit,
+                sort,
+            };
+            route_search::find_routes(
+                days.iter().flat_map(|d| d.iter()),
+                &query,
+                &Budget { deadline, cancelled: &cancelled },
+            )
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        Ok(RouteList { routes: found.routes, complete: found.complete, unavailable_airlines })
     })
     .await
 }

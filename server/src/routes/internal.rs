@@ -4,8 +4,8 @@
 use actix_web::{web, HttpResponse};
 use passcom_shared::client::FinishAction;
 use passcom_shared::internal::{
-    DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, SeatsChanged, SegmentBatch, SegmentFilter,
-    MAX_REPLICATION_BODY,
+    CityBatch, DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, SeatsChanged, SegmentBatch,
+    SegmentFilter, MAX_REPLICATION_BODY,
 };
 use passcom_shared::{SegmentId, MAX_LEGS};
 use uuid::Uuid;
@@ -14,7 +14,7 @@ use crate::accounts::{self, Login};
 use crate::app::AppState;
 use crate::auth::ServiceCaller;
 use crate::booking::{log, participant};
-use crate::catalog::{federated, local};
+use crate::catalog::local;
 use crate::error::{ApiError, ApiResult};
 use crate::replication::inbox;
 
@@ -22,6 +22,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/internal/v1")
             .route("/segments", web::get().to(segments))
+            .route("/cities", web::get().to(cities))
             .route("/segments/{segment_id}", web::get().to(segment))
             .route("/login-claims", web::post().to(claim_login))
             .route("/login-claims", web::delete().to(release_login))
@@ -41,15 +42,14 @@ async fn segments(
     _: ServiceCaller,
     query: web::Query<SegmentFilter>,
 ) -> ApiResult<HttpResponse> {
-    let filter = query.into_inner();
-    let segments = match &filter.ids {
-        Some(ids) => {
-            let mut conn = state.pool.get().await?;
-            local::by_ids(&mut conn, &state.settings.airline, ids.as_slice()).await?
-        }
-        None => federated::matching(&federated::local_catalog(&state).await?, &filter).cloned().collect(),
-    };
+    let mut conn = state.pool.get().await?;
+    let segments = local::list(&mut conn, &state.settings.airline, &query.into_inner()).await?;
     Ok(HttpResponse::Ok().json(SegmentBatch { segments }))
+}
+
+async fn cities(state: web::Data<AppState>, _: ServiceCaller) -> ApiResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
+    Ok(HttpResponse::Ok().json(CityBatch { cities: local::cities(&mut conn).await? }))
 }
 
 async fn segment(state: web::Data<AppState>, _: ServiceCaller, path: web::Path<SegmentId>) -> ApiResult<HttpResponse> {

@@ -6,6 +6,7 @@ mod bookings;
 mod catalog;
 mod internal;
 mod ops;
+mod webapp;
 
 use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::ServiceResponse;
@@ -35,7 +36,8 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .configure(accounts::config)
         .configure(catalog::config)
         .configure(bookings::config)
-        .configure(internal::config);
+        .configure(internal::config)
+        .configure(webapp::config);
 }
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {

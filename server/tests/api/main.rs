@@ -9,3 +9,4 @@ mod bookings;
 mod crashes;
 mod federation;
 mod foundation;
+mod search;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use passcom_shared::api::{BookingRequest, LegRequest};
+use passcom_shared::api::{BookingRequest, SeatLeg};
 use passcom_shared::{AirlineCode, SeatCode, SegmentId};
 use passcom_tools::args::{list, Args};
 use passcom_tools::client::{http_client, outcome, ApiClient};
@@ -144,8 +144,12 @@ async fn run() -> Result<()> {
         let mut requests = Vec::new();
         for k in half..segments {
             let segment_id = bench_segment("b", k)?;
-            requests.extend(seats.iter().map(|seat| BookingRequest {
-                legs: vec![LegRequest { airline: b_code.clone(), segment_id: segment_id.clone(), seat: seat.clone() }],
+            requests.extend(seats.iter().map(|seat| {
+                BookingRequest::one_seat_each(&[SeatLeg {
+                    airline: b_code.clone(),
+                    segment_id: segment_id.clone(),
+                    seat: seat.clone(),
+                }])
             }));
         }
         rows.push(booking_row("single-leg booking at the owner (b)", &b, clients, duration, &requests).await?);
@@ -160,16 +164,15 @@ async fn run() -> Result<()> {
                 .map(|code| Ok((AirlineCode::parse(code)?, bench_segment(code, k)?)))
                 .collect::<Result<_>>()?;
             requests.extend(seats.iter().map(|seat| {
-                BookingRequest {
-                    legs: legs
-                        .iter()
-                        .map(|(airline, segment_id)| LegRequest {
-                            airline: airline.clone(),
-                            segment_id: segment_id.clone(),
-                            seat: seat.clone(),
-                        })
-                        .collect(),
-                }
+                let legs: Vec<SeatLeg> = legs
+                    .iter()
+                    .map(|(airline, segment_id)| SeatLeg {
+                        airline: airline.clone(),
+                        segment_id: segment_id.clone(),
+                        seat: seat.clone(),
+                    })
+                    .collect();
+                BookingRequest::one_seat_each(&legs)
             }));
         }
         rows.push(booking_row("three-airline itinerary through a", &a, clients, duration, &requests).await?);
@@ -180,7 +183,7 @@ async fn run() -> Result<()> {
         rows.push(
             race(
                 &servers,
-                &LegRequest {
+                &SeatLeg {
                     airline: AirlineCode::parse("a")?,
                     segment_id: bench_segment("a", segments - 1)?,
                     seat: SeatCode::parse("1A")?,
@@ -281,9 +284,9 @@ where
     measured
 }
 
-async fn race(servers: &[ApiClient], leg: &LegRequest) -> Result<Row> {
+async fn race(servers: &[ApiClient], leg: &SeatLeg) -> Result<Row> {
     let users = create_users(servers, 1, "bench-race", 3).await?;
-    let request = Arc::new(BookingRequest { legs: vec![leg.clone()] });
+    let request = Arc::new(BookingRequest::one_seat_each(std::slice::from_ref(leg)));
     let barrier = Arc::new(tokio::sync::Barrier::new(servers.len() * 30));
     let attempts = users.iter().flat_map(|user| {
         let (server, request, barrier) = (servers[user.home].clone(), request.clone(), barrier.clone());

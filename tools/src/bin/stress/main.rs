@@ -11,7 +11,7 @@ mod random;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use passcom_shared::api::LegRequest;
+use passcom_shared::api::SeatLeg;
 use passcom_shared::{AirlineCode, SeatCode, SegmentId};
 use passcom_tools::args::{list, Args};
 use passcom_tools::client::{http_client, ApiClient};
@@ -124,7 +124,7 @@ fn seat_label(airline: &AirlineCode, segment: &SegmentId, seat: &SeatCode) -> St
     format!("{airline}/{segment}/{seat}")
 }
 
-fn leg_label(leg: &LegRequest) -> String {
+fn leg_label(leg: &SeatLeg) -> String {
     seat_label(&leg.airline, &leg.segment_id, &leg.seat)
 }
 

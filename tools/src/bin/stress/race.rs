@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use futures::StreamExt;
-use passcom_shared::api::{BookingRequest, LegRequest, Pass, PassStatus};
+use passcom_shared::api::{BookingRequest, Pass, PassStatus, SeatLeg};
 use passcom_shared::{AirlineCode, SeatCode, SegmentId};
 use passcom_tools::args::{list, Args};
 use passcom_tools::client::{free_seats, outcome, ApiClient, CallResult};
@@ -39,7 +39,7 @@ enum Target {
         segment: SegmentId,
         seat: Option<SeatCode>,
     },
-    Itinerary(Vec<LegRequest>),
+    Itinerary(Vec<SeatLeg>),
 }
 
 impl Options {
@@ -64,7 +64,7 @@ impl Options {
 }
 
 /// `a:PA101-20261122-0900:1A,b:PB203-20261122-1300:2C`.
-fn parse_itinerary(raw: &str) -> Result<Vec<LegRequest>> {
+fn parse_itinerary(raw: &str) -> Result<Vec<SeatLeg>> {
     let legs = list(raw)
         .iter()
         .map(|leg| {
@@ -72,7 +72,7 @@ fn parse_itinerary(raw: &str) -> Result<Vec<LegRequest>> {
             let [airline, segment, seat] = parts[..] else {
                 bail!("--itinerary: `{leg}` is not airline:segment:seat");
             };
-            Ok(LegRequest {
+            Ok(SeatLeg {
                 airline: AirlineCode::parse(airline)?,
                 segment_id: SegmentId::parse(segment)?,
                 seat: SeatCode::parse(seat)?,
@@ -101,7 +101,7 @@ pub async fn run(servers: &[ApiClient], options: Options) -> Result<bool> {
     let users = create_users(servers, options.count, "stress", USER_PARALLELISM).await?;
     println!("created and logged in {} users in {:.1} s", users.len(), started.elapsed().as_secs_f64());
 
-    let request = BookingRequest { legs: legs.clone() };
+    let request = BookingRequest::one_seat_each(&legs);
     let (shots, wall) = fire(servers, &users, &request).await?;
     let mut tally = Tally::default();
     let mut latencies = Latencies::default();
@@ -167,12 +167,12 @@ pub async fn run(servers: &[ApiClient], options: Options) -> Result<bool> {
 
 /// The legs to fight for, each checked to be free now: a race for a seat that is already sold
 /// would "fail" without telling anything about the server.
-async fn choose_legs(servers: &[ApiClient], target: &Target) -> Result<Vec<LegRequest>> {
+async fn choose_legs(servers: &[ApiClient], target: &Target) -> Result<Vec<SeatLeg>> {
     let catalog = catalog_server(servers)?;
     let legs = match target {
         Target::Itinerary(legs) => legs.clone(),
         Target::Seat { airline, segment, seat: Some(seat) } => {
-            vec![LegRequest { airline: airline.clone(), segment_id: segment.clone(), seat: seat.clone() }]
+            vec![SeatLeg { airline: airline.clone(), segment_id: segment.clone(), seat: seat.clone() }]
         }
         Target::Seat { airline, segment, seat: None } => {
             vec![first_free_seat(catalog, airline, segment).await?]
@@ -203,10 +203,10 @@ async fn choose_legs(servers: &[ApiClient], target: &Target) -> Result<Vec<LegRe
     Ok(legs)
 }
 
-async fn first_free_seat(catalog: &ApiClient, airline: &AirlineCode, segment: &SegmentId) -> Result<LegRequest> {
+async fn first_free_seat(catalog: &ApiClient, airline: &AirlineCode, segment: &SegmentId) -> Result<SeatLeg> {
     let detail = catalog.segment(airline, segment).await.with_context(|| format!("reading {airline}/{segment}"))?;
     let seat = free_seats(&detail, 1).pop().with_context(|| format!("{airline}/{segment} has no free seat"))?;
-    Ok(LegRequest { airline: airline.clone(), segment_id: segment.clone(), seat })
+    Ok(SeatLeg { airline: airline.clone(), segment_id: segment.clone(), seat })
 }
 
 struct Shot {
@@ -246,7 +246,7 @@ async fn fire(servers: &[ApiClient], users: &[User], request: &BookingRequest) -
 async fn check_with_patience(
     servers: &[ApiClient],
     users: &[User],
-    legs: &[LegRequest],
+    legs: &[SeatLeg],
     winner: Option<uuid::Uuid>,
 ) -> Vec<String> {
     let deadline = Instant::now() + CHECK_PATIENCE;
@@ -261,7 +261,7 @@ async fn check_with_patience(
 
 /// After the race: every leg's seat is unavailable at every server, and exactly one confirmed
 /// pass of all the users holds the legs: the one answered with 201.
-async fn check(servers: &[ApiClient], users: &[User], legs: &[LegRequest], winner: Option<uuid::Uuid>) -> Vec<String> {
+async fn check(servers: &[ApiClient], users: &[User], legs: &[SeatLeg], winner: Option<uuid::Uuid>) -> Vec<String> {
     let mut problems = Vec::new();
     for leg in legs {
         for server in servers {
@@ -314,6 +314,6 @@ async fn check(servers: &[ApiClient], users: &[User], legs: &[LegRequest], winne
     problems
 }
 
-fn holds(pass: &Pass, leg: &LegRequest) -> bool {
+fn holds(pass: &Pass, leg: &SeatLeg) -> bool {
     pass.legs.iter().any(|l| l.airline == leg.airline && l.segment_id == leg.segment_id && l.seat == leg.seat)
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use futures::StreamExt;
-use passcom_shared::api::{BookingRequest, LegRequest, Pass, PassStatus};
+use passcom_shared::api::{BookingRequest, Pass, PassStatus, SeatLeg};
 use passcom_shared::{AirlineCode, SeatCode, SegmentId};
 use passcom_tools::args::Args;
 use passcom_tools::client::{free_seats, outcome, ApiClient, CallError};
@@ -93,7 +93,7 @@ struct Sold {
     pass_id: Uuid,
     user: usize,
     server: usize,
-    legs: Vec<LegRequest>,
+    legs: Vec<SeatLeg>,
     expect: Expect,
 }
 
@@ -227,9 +227,9 @@ async fn work(
     while next.fetch_add(1, Ordering::Relaxed) < options.bookings {
         let server = rng.gen_range(0..servers.len());
         let user = rng.gen_range(0..users.len());
-        let legs: Vec<LegRequest> = plan.routes[rng.gen_range(0..plan.routes.len())]
+        let legs: Vec<SeatLeg> = plan.routes[rng.gen_range(0..plan.routes.len())]
             .iter()
-            .map(|(airline, segment)| LegRequest {
+            .map(|(airline, segment)| SeatLeg {
                 airline: airline.clone(),
                 segment_id: segment.clone(),
                 seat: plan.pools[&(airline.clone(), segment.clone())]
@@ -242,7 +242,7 @@ async fn work(
 
         let (api, token) = (&servers[server], &users[user].token);
         let started = Instant::now();
-        let result = api.book(token, &BookingRequest { legs: legs.clone() }, None).await;
+        let result = api.book(token, &BookingRequest::one_seat_each(&legs), None).await;
         let mut attempt = Attempt { outcome: outcome(&result), latency: started.elapsed(), sold: None, cancel: None };
         if let Ok(pass) = result {
             let mut expect = Expect::Confirmed;

@@ -1,0 +1,2 @@
+DROP INDEX segments_by_departure_and_id;
+ALTER TABLE passes DROP COLUMN passengers;
