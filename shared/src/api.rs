@@ -8,18 +8,21 @@ use crate::{AirlineCode, SeatCode, SegmentId};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Credentials {
     pub login: String,
     pub password: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Account {
     pub user_id: Uuid,
     pub login: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
     pub access_token: String,
     pub token_type: String,
@@ -35,11 +38,25 @@ pub struct Money {
     pub currency: String,
 }
 
+/// The wire form of [`Money`].
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Money))]
 struct MoneyWire {
+    /// A decimal string with two places, like `349.90`.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]+\.[0-9]{2}$", example = "349.90"))]
     amount: String,
     currency: String,
 }
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Money {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <MoneyWire as utoipa::PartialSchema>::schema()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Money {}
 
 impl Serialize for Money {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -66,6 +83,7 @@ impl<'de> Deserialize<'de> for Money {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Segment {
     pub airline: AirlineCode,
     pub segment_id: SegmentId,
@@ -82,6 +100,7 @@ pub struct Segment {
 /// A page of segments, sorted by departure (then airline and id). `next_cursor`, passed back
 /// as `cursor`, gives the next page; `None` on the last one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SegmentList {
     pub segments: Vec<Segment>,
     #[serde(default)]
@@ -90,18 +109,21 @@ pub struct SegmentList {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CityList {
     pub cities: Vec<String>,
     pub unavailable_airlines: Vec<AirlineCode>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeatAvailability {
     pub seat: SeatCode,
     pub available: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SegmentDetail {
     #[serde(flatten)]
     pub segment: Segment,
@@ -109,6 +131,7 @@ pub struct SegmentDetail {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Route {
     pub legs: Vec<Segment>,
     /// The price of one seat on every leg; a party pays it once per passenger.
@@ -120,6 +143,7 @@ pub struct Route {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RouteList {
     pub routes: Vec<Route>,
     /// False when the search stopped at its deadline or work bound: there may be more routes.
@@ -134,6 +158,7 @@ pub const MAX_NAME_CHARS: usize = 100;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Traveller {
     pub name: String,
 }
@@ -142,6 +167,7 @@ pub struct Traveller {
 /// order of `passengers`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LegRequest {
     pub airline: AirlineCode,
     pub segment_id: SegmentId,
@@ -173,6 +199,7 @@ impl From<&SeatLeg> for LegRequest {
 /// `passengers` may be left out for a party of one (the account holder).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BookingRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passengers: Option<Vec<Traveller>>,
@@ -188,12 +215,14 @@ impl BookingRequest {
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PassStatus {
     Confirmed,
     Cancelled,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PassLeg {
     pub airline: AirlineCode,
     pub segment_id: SegmentId,
@@ -213,6 +242,7 @@ pub struct PassLeg {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pass {
     pub pass_id: Uuid,
     pub status: PassStatus,
@@ -226,12 +256,14 @@ pub struct Pass {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PassList {
     pub passes: Vec<Pass>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum BreakerState {
     Closed,
     Open,
@@ -239,6 +271,7 @@ pub enum BreakerState {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PeerStatus {
     pub airline: AirlineCode,
     pub url: String,
@@ -248,6 +281,7 @@ pub struct PeerStatus {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FederationStatus {
     pub airline: AirlineCode,
     pub peers: Vec<PeerStatus>,

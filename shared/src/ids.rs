@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub struct IdError(pub String);
 
 macro_rules! string_id {
-    ($(#[$doc:meta])* $name:ident, $check:expr, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $check:expr, $what:literal, $pattern:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
@@ -49,6 +49,20 @@ macro_rules! string_id {
                 Self::parse(&raw).map_err(serde::de::Error::custom)
             }
         }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some($pattern))
+                    .description(Some($what))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
     };
 }
 
@@ -56,14 +70,16 @@ string_id!(
     /// An airline's code: 1–8 lowercase ASCII letters or digits (`a`, `b`, `c`).
     AirlineCode,
     |s| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
-    "airline code (1-8 lowercase letters or digits)"
+    "airline code (1-8 lowercase letters or digits)",
+    "^[a-z0-9]{1,8}$"
 );
 
 string_id!(
     /// A segment id, unique within its airline: 1–64 ASCII letters, digits or `-`.
     SegmentId,
     |s| (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
-    "segment id (1-64 letters, digits or '-')"
+    "segment id (1-64 letters, digits or '-')",
+    "^[A-Za-z0-9-]{1,64}$"
 );
 
 string_id!(
@@ -77,7 +93,8 @@ string_id!(
             && row.first() != Some(&b'0')
             && letter.is_ascii_uppercase()
     },
-    "seat (a row number and a capital letter, like 12C)"
+    "seat (a row number and a capital letter, like 12C)",
+    "^[1-9][0-9]{0,2}[A-Z]$"
 );
 
 /// The most legs an itinerary has, and so the most segments one lookup names.

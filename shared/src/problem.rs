@@ -9,6 +9,7 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 /// Every code a PassCom server answers with, `snake_case` on the wire. A code this version does
 /// not know (a newer peer's) reads as [`Code::PeerError`], so a relayed refusal always has one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Code {
     SeatTaken,
@@ -102,6 +103,7 @@ impl fmt::Display for Code {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,

@@ -28,7 +28,7 @@ pub const MAX_CANDIDATES: usize = 2000;
 /// Legs tried at most per search.
 const MAX_STEPS: u64 = 2_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SortBy {
     Arrival,

@@ -1,7 +1,8 @@
 //! `/api/v1/accounts`, `/api/v1/sessions`, `/api/v1/me`.
 
 use actix_web::{web, HttpResponse};
-use passcom_shared::api::{Account, Credentials};
+use passcom_shared::api::{Account, Credentials, Session};
+use passcom_shared::Problem;
 
 use crate::accounts::{self, Login, NewPassword};
 use crate::app::AppState;
@@ -15,7 +16,13 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/me").get(me));
 }
 
-async fn register(state: web::Data<AppState>, rid: RequestId, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = Credentials,
+    responses((status = 201, body = Account, description = "registered at every airline"), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_body`"), (status = 413, body = Problem, content_type = "application/problem+json", description = "`payload_too_large`"), (status = 415, body = Problem, content_type = "application/problem+json", description = "`unsupported_media_type`"), (status = 409, body = Problem, content_type = "application/problem+json", description = "`login_taken`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`airline_unavailable` · `database_unavailable`")))]
+pub(super) async fn register(
+    state: web::Data<AppState>,
+    rid: RequestId,
+    body: web::Json<Credentials>,
+) -> ApiResult<HttpResponse> {
     let Credentials { login, password } = body.into_inner();
     let login = Login::parse(&login)?;
     let password = NewPassword::parse(password)?;
@@ -23,13 +30,17 @@ async fn register(state: web::Data<AppState>, rid: RequestId, body: web::Json<Cr
     Ok(HttpResponse::Created().json(account))
 }
 
-async fn login(state: web::Data<AppState>, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = Credentials,
+    responses((status = 200, body = Session), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_body`"), (status = 413, body = Problem, content_type = "application/problem+json", description = "`payload_too_large`"), (status = 415, body = Problem, content_type = "application/problem+json", description = "`unsupported_media_type`"), (status = 401, body = Problem, content_type = "application/problem+json", description = "`bad_credentials`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
+pub(super) async fn login(state: web::Data<AppState>, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {
     let session = accounts::login(&state, body.into_inner()).await?;
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(session))
 }
 
 /// The token already proves who this is; the local account, when it has arrived, is preferred.
-async fn me(state: web::Data<AppState>, passenger: Passenger) -> ApiResult<HttpResponse> {
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = Account), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_query`"), (status = 401, body = Problem, content_type = "application/problem+json", description = "`unauthorized`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
+pub(super) async fn me(state: web::Data<AppState>, passenger: Passenger) -> ApiResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
     let account = accounts::account(&mut conn, passenger.user_id)
         .await?

@@ -2,7 +2,8 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
-use passcom_shared::api::{BookingRequest, PassList};
+use passcom_shared::api::{BookingRequest, Pass, PassList};
+use passcom_shared::Problem;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -19,7 +20,11 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/passes/{pass_id}").get(get_pass).delete(cancel_pass));
 }
 
-async fn book(
+#[utoipa::path(post, path = "/api/v1/bookings", tag = "bookings", security(("bearer" = [])), request_body = BookingRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters; a repeat replays the first answer")),
+    responses((status = 201, body = Pass, description = "every leg booked; `Location` names the pass"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_body` · `invalid_itinerary` · `invalid_header`"), (status = 401, body = Problem, content_type = "application/problem+json", description = "`unauthorized`"), (status = 409, body = Problem, content_type = "application/problem+json", description = "`seat_taken` · `seat_locked` · `request_in_progress`"), (status = 413, body = Problem, content_type = "application/problem+json", description = "`payload_too_large`"), (status = 415, body = Problem, content_type = "application/problem+json", description = "`unsupported_media_type`"), (status = 422, body = Problem, content_type = "application/problem+json", description = "`idempotency_key_reused`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`airline_unavailable` · `lock_service_unavailable` · `database_unavailable` · `booking_timed_out`")))]
+pub(super) async fn book(
     state: web::Data<AppState>,
     rid: RequestId,
     passenger: Passenger,
@@ -53,19 +58,31 @@ fn created(pass_id: &Uuid) -> actix_web::HttpResponseBuilder {
     res
 }
 
-async fn list_passes(state: web::Data<AppState>, passenger: Passenger) -> ApiResult<HttpResponse> {
+#[utoipa::path(get, path = "/api/v1/passes", tag = "bookings", security(("bearer" = [])),
+    responses((status = 200, body = PassList), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_query`"), (status = 401, body = Problem, content_type = "application/problem+json", description = "`unauthorized`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
+pub(super) async fn list_passes(state: web::Data<AppState>, passenger: Passenger) -> ApiResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
     let passes = passes::for_user(&mut conn, passenger.user_id, None).await?;
     Ok(HttpResponse::Ok().json(PassList { passes }))
 }
 
-async fn get_pass(state: web::Data<AppState>, passenger: Passenger, path: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+#[utoipa::path(get, path = "/api/v1/passes/{pass_id}", tag = "bookings", security(("bearer" = [])),
+    params(("pass_id" = Uuid, Path)),
+    responses((status = 200, body = Pass), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_path`"), (status = 401, body = Problem, content_type = "application/problem+json", description = "`unauthorized`"), (status = 404, body = Problem, content_type = "application/problem+json", description = "`not_found`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
+pub(super) async fn get_pass(
+    state: web::Data<AppState>,
+    passenger: Passenger,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
     let pass = passes::one(&mut conn, passenger.user_id, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(pass))
 }
 
-async fn cancel_pass(
+#[utoipa::path(delete, path = "/api/v1/passes/{pass_id}", tag = "bookings", security(("bearer" = [])),
+    params(("pass_id" = Uuid, Path)),
+    responses((status = 200, body = Pass, description = "the pass, cancelled (again: the same answer)"), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_path`"), (status = 401, body = Problem, content_type = "application/problem+json", description = "`unauthorized`"), (status = 404, body = Problem, content_type = "application/problem+json", description = "`not_found`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
+pub(super) async fn cancel_pass(
     state: web::Data<AppState>,
     passenger: Passenger,
     path: web::Path<Uuid>,

@@ -8,9 +8,10 @@ use actix_web::{web, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use passcom_shared::api::{RouteList, MAX_PARTY};
+use passcom_shared::api::{CityList, RouteList, SegmentDetail, SegmentList, MAX_PARTY};
 use passcom_shared::city::city_key;
 use passcom_shared::internal::SegmentFilter;
+use passcom_shared::Problem;
 use passcom_shared::{AirlineCode, SegmentId, MAX_LEGS};
 use serde::Deserialize;
 
@@ -51,16 +52,24 @@ fn in_range(name: &str, value: Option<usize>, default: usize, max: usize) -> Api
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Without `date`, `from` or `to`: every upcoming departure, a page at a time.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct SegmentQuery {
+pub(super) struct SegmentQuery {
     origin: Option<String>,
     destination: Option<String>,
+    /// Only this airline's segments.
     airline: Option<AirlineCode>,
+    /// Departing on this day (UTC).
     date: Option<NaiveDate>,
+    /// Departing at or after this instant.
     from: Option<DateTime<Utc>>,
+    /// Departing before this instant.
     to: Option<DateTime<Utc>>,
+    /// Segments per page: 1-500, default 100.
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -82,7 +91,9 @@ fn decode_cursor(raw: &str) -> ApiResult<Cursor> {
     })
 }
 
-async fn list_segments(
+#[utoipa::path(get, path = "/api/v1/segments", tag = "catalog", params(SegmentQuery),
+    responses((status = 200, body = SegmentList), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_query`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
+pub(super) async fn list_segments(
     state: web::Data<AppState>,
     rid: RequestId,
     query: web::Query<SegmentQuery>,
@@ -114,7 +125,10 @@ async fn list_segments(
     Ok(HttpResponse::Ok().json(list))
 }
 
-async fn segment(
+#[utoipa::path(get, path = "/api/v1/segments/{airline}/{segment_id}", tag = "catalog",
+    params(("airline" = AirlineCode, Path), ("segment_id" = SegmentId, Path)),
+    responses((status = 200, body = SegmentDetail), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_path`"), (status = 404, body = Problem, content_type = "application/problem+json", description = "`not_found`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`airline_unavailable` · `database_unavailable`")))]
+pub(super) async fn segment(
     state: web::Data<AppState>,
     rid: RequestId,
     path: web::Path<(AirlineCode, SegmentId)>,
@@ -124,24 +138,38 @@ async fn segment(
     Ok(HttpResponse::Ok().json(detail))
 }
 
-async fn cities(state: web::Data<AppState>, rid: RequestId, _: web::Query<NoQuery>) -> ApiResult<HttpResponse> {
+#[utoipa::path(get, path = "/api/v1/cities", tag = "catalog",
+    responses((status = 200, body = CityList), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_query`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
+pub(super) async fn cities(
+    state: web::Data<AppState>,
+    rid: RequestId,
+    _: web::Query<NoQuery>,
+) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(federated::cities(&state, &rid.0).await?))
 }
 
 /// A route without parameters still refuses unknown ones.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoQuery {}
+pub(super) struct NoQuery {}
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct RoutesQuery {
+pub(super) struct RoutesQuery {
+    /// Required; case and accents do not matter.
     origin: Option<String>,
+    /// Required.
     destination: Option<String>,
+    /// The first leg departs this day (UTC); without it, within the next 24 hours.
     date: Option<NaiveDate>,
+    /// 1-9, default 1: only legs with this many seats free.
     passengers: Option<usize>,
+    /// 1-6, default 4.
     max_legs: Option<usize>,
+    /// Routes returned: 1-200, default 50.
     limit: Option<usize>,
+    /// Default `arrival`.
     sort: Option<SortBy>,
 }
 
@@ -155,7 +183,13 @@ impl Drop for CancelOnDrop {
     }
 }
 
-async fn routes(state: web::Data<AppState>, rid: RequestId, query: web::Query<RoutesQuery>) -> ApiResult<HttpResponse> {
+#[utoipa::path(get, path = "/api/v1/routes", tag = "catalog", params(RoutesQuery),
+    responses((status = 200, body = RouteList), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_query`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
+pub(super) async fn routes(
+    state: web::Data<AppState>,
+    rid: RequestId,
+    query: web::Query<RoutesQuery>,
+) -> ApiResult<HttpResponse> {
     let RoutesQuery { origin, destination, date, passengers, max_legs, limit, sort } = query.into_inner();
     let missing = |name: &str| ApiError::invalid_query(format!("`{name}` is required"));
     let origin = city("origin", origin)?.ok_or_else(|| missing("origin"))?;

@@ -5,6 +5,7 @@ mod accounts;
 mod bookings;
 mod catalog;
 mod internal;
+mod openapi;
 mod ops;
 mod webapp;
 
@@ -37,6 +38,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .configure(catalog::config)
         .configure(bookings::config)
         .configure(internal::config)
+        .configure(openapi::config)
         .configure(webapp::config);
 }
 

@@ -15,12 +15,14 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/federation").get(federation));
 }
 
-async fn healthz() -> HttpResponse {
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "the process is alive")))]
+pub(super) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// 200 only when both the database and Redis answer; 503 names what does not.
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "the database and Redis answer"), (status = 503, description = "names what does not answer")))]
+pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let database = match state.pool.get().await {
         Ok(mut conn) => diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok(),
         Err(_) => false,
@@ -38,15 +40,18 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }
 
-async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations", responses((status = 200, description = "this airline's Ed25519 public key, `kid` = airline code")))]
+pub(super) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().insert_header(("cache-control", "public, max-age=300")).json(state.keys.own().jwks())
 }
 
-async fn federation(state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(get, path = "/api/v1/federation", tag = "operations", responses((status = 200, body = FederationStatus)))]
+pub(super) async fn federation(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .json(FederationStatus { airline: state.settings.airline.clone(), peers: state.federation.status() })
 }

@@ -9,4 +9,5 @@ mod bookings;
 mod crashes;
 mod federation;
 mod foundation;
+mod openapi;
 mod search;
