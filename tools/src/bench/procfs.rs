@@ -147,3 +147,33 @@ impl Watchdog {
         seen.join(", ")
     }
 }
+
+/// Waits until every server is at rest (under half a core for a second), for at most
+/// `patience`, and SIGKILLs the servers still busy then: on code that goes on computing after
+/// its client left, a search can grow a server by gigabytes a minute once no one watches it.
+/// Returns what it had to kill, as `a still busy 30 s after the last request: killed`.
+pub async fn settle(pids: &ServerPids, airlines: &[&str], patience: Duration) -> Vec<String> {
+    let started = std::time::Instant::now();
+    loop {
+        let before: Vec<Option<f64>> = airlines.iter().map(|code| cpu_seconds(pids.pid(code)?)).collect();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let busy: Vec<(&str, u32)> = airlines
+            .iter()
+            .zip(before)
+            .filter_map(|(code, before)| {
+                let pid = pids.pid(code)?;
+                (cpu_seconds(pid)? - before? > 0.5).then_some((*code, pid))
+            })
+            .collect();
+        if busy.is_empty() {
+            return Vec::new();
+        }
+        if started.elapsed() >= patience {
+            return busy
+                .into_iter()
+                .filter(|(_, pid)| std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().is_ok())
+                .map(|(code, _)| format!("{code} still busy {} s after the last request: killed", patience.as_secs()))
+                .collect();
+        }
+    }
+}

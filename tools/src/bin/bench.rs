@@ -16,7 +16,7 @@ use passcom_shared::api::{BookingRequest, LegRequest};
 use passcom_shared::{AirlineCode, SeatCode, SegmentId};
 use passcom_tools::args::{list, Args};
 use passcom_tools::bench::pgbench::pgbench;
-use passcom_tools::bench::procfs::{cpu_by_process, cpu_shares, memory, ServerPids, Watchdog};
+use passcom_tools::bench::procfs::{cpu_by_process, cpu_shares, memory, settle, ServerPids, Watchdog};
 use passcom_tools::bench::{drive, print_table, scale, Row};
 use passcom_tools::client::{http_client, outcome, ApiClient};
 use passcom_tools::stats::{ms, percentile, Outcome};
@@ -59,17 +59,20 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The rows so far; a row during which the watchdog killed a server says so, and the server is
-/// brought back before the next row.
+/// The rows so far. After each row the servers get up to 30 s to come to rest, so that the next
+/// row does not measure what this one left running; a server that had to be killed (still busy,
+/// or by the watchdog) is named in the row's note and brought back before the next row.
 struct Recorder {
     rows: Vec<Row>,
+    pids: ServerPids,
     watchdog: Option<Watchdog>,
     revive: Option<String>,
 }
 
 impl Recorder {
     async fn push(&mut self, mut row: Row) -> Result<()> {
-        let kills = self.watchdog.as_ref().map(Watchdog::take_kills).unwrap_or_default();
+        let mut kills = settle(&self.pids, &AIRLINES, Duration::from_secs(30)).await;
+        kills.extend(self.watchdog.as_ref().map(Watchdog::take_kills).unwrap_or_default());
         if !kills.is_empty() {
             row.note = format!("{}; {}", row.note, kills.join(", "));
             if let Some(revive) = &self.revive {
@@ -80,13 +83,11 @@ impl Recorder {
                 }
             }
         }
-        println!(
-            "  {}: {} ok/s, p99 {}, {} errors",
-            row.name,
-            row.throughput.map_or(0.0, |t| t),
-            row.p99.map(ms).unwrap_or_default(),
-            row.errors
-        );
+        let summary = match row.throughput {
+            Some(t) => format!("{t:.0}/s, p99 {}, {} errors", row.p99.map(ms).unwrap_or_default(), row.errors),
+            None => row.note.clone(),
+        };
+        println!("  {}: {summary}", row.name);
         self.rows.push(row);
         Ok(())
     }
@@ -136,7 +137,7 @@ async fn run() -> Result<()> {
     };
     let watchdog =
         pids.pid("a").map(|_| Watchdog::start(pids.clone(), AIRLINES.map(String::from).to_vec(), rss_limit_mb));
-    let mut recorder = Recorder { rows: Vec::new(), watchdog: watchdog.clone(), revive };
+    let mut recorder = Recorder { rows: Vec::new(), pids: pids.clone(), watchdog: watchdog.clone(), revive };
 
     if let Some(url) = pgbench_url.as_ref().filter(|_| wanted("pgbench")) {
         println!("pgbench: {clients} clients, {seconds} s ...");
