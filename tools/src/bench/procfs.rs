@@ -148,21 +148,28 @@ impl Watchdog {
     }
 }
 
-/// Waits until every server is at rest (under half a core for a second), for at most
-/// `patience`, and SIGKILLs the servers still busy then: on code that goes on computing after
-/// its client left, a search can grow a server by gigabytes a minute once no one watches it.
-/// Returns what it had to kill, as `a still busy 30 s after the last request: killed`.
+/// Waits until every server is at rest (under half a core, and its memory not growing by more
+/// than 20 MB, over two seconds), for at most `patience`, and SIGKILLs the servers still busy
+/// then: on code that goes on computing after its client left, a search can grow a server by
+/// gigabytes a minute once no one watches it. Returns what it had to kill, as `a still busy
+/// 30 s after the last request: killed`.
 pub async fn settle(pids: &ServerPids, airlines: &[&str], patience: Duration) -> Vec<String> {
+    let window = Duration::from_secs(2);
     let started = std::time::Instant::now();
     loop {
-        let before: Vec<Option<f64>> = airlines.iter().map(|code| cpu_seconds(pids.pid(code)?)).collect();
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let sample = |code: &str| -> Option<(u32, f64, u64)> {
+            let pid = pids.pid(code)?;
+            Some((pid, cpu_seconds(pid)?, memory(pid)?.rss_mb))
+        };
+        let before: Vec<Option<(u32, f64, u64)>> = airlines.iter().map(|code| sample(code)).collect();
+        tokio::time::sleep(window).await;
         let busy: Vec<(&str, u32)> = airlines
             .iter()
             .zip(before)
             .filter_map(|(code, before)| {
-                let pid = pids.pid(code)?;
-                (cpu_seconds(pid)? - before? > 0.5).then_some((*code, pid))
+                let ((pid, cpu_before, rss_before), (_, cpu_after, rss_after)) = (before?, sample(code)?);
+                let busy = cpu_after - cpu_before > 0.5 * window.as_secs_f64() || rss_after > rss_before + 20;
+                busy.then_some((*code, pid))
             })
             .collect();
         if busy.is_empty() {
