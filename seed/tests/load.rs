@@ -17,46 +17,29 @@ fn admin_url() -> String {
     std::env::var("PASSCOM_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:54329/postgres".into())
 }
 
-/// A migrated database of its own, dropped when the test ends (also on panic).
-struct ScratchDb {
-    name: String,
-}
-
-impl ScratchDb {
-    async fn create() -> (Self, AsyncPgConnection) {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-        let name = format!("passcom_seed_test_{}_{nanos}", std::process::id());
-        let mut admin = AsyncPgConnection::establish(&admin_url()).await.unwrap();
-        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-        let db = ScratchDb { name };
-        let admin_url = admin_url();
-        let url = format!("{}/{}", admin_url.rsplit_once('/').unwrap().0, db.name);
-        let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
-        let mut dirs: Vec<_> = std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()).collect();
-        dirs.sort();
-        for dir in dirs {
-            conn.batch_execute(&std::fs::read_to_string(dir.join("up.sql")).unwrap()).await.unwrap();
-        }
-        (db, conn)
+/// Runs `test` against a migrated database of its own, dropped afterwards, also when `test`
+/// panics (the panic is then passed on).
+async fn with_scratch_db<F, Fut>(test: F)
+where
+    F: FnOnce(AsyncPgConnection) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let name = format!("passcom_seed_test_{}_{nanos}", std::process::id());
+    let mut admin = AsyncPgConnection::establish(&admin_url()).await.unwrap();
+    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let url = format!("{}/{name}", admin_url().rsplit_once('/').unwrap().0);
+    let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
+    let mut dirs: Vec<_> = std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()).collect();
+    dirs.sort();
+    for dir in dirs {
+        conn.batch_execute(&std::fs::read_to_string(dir.join("up.sql")).unwrap()).await.unwrap();
     }
-}
-
-impl Drop for ScratchDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime, which may not block: a thread of its own does.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url()).await {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-        })
-        .join();
+    let outcome = tokio::spawn(test(conn)).await;
+    diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+    if let Err(failure) = outcome {
+        std::panic::resume_unwind(failure.into_panic());
     }
 }
 
@@ -72,7 +55,10 @@ struct Counts {
 
 #[tokio::test]
 async fn the_scale_schedule_loads_once_with_full_seat_maps() {
-    let (_db, mut conn) = ScratchDb::create().await;
+    with_scratch_db(|conn| async move { loads_once_with_full_seat_maps(conn).await }).await;
+}
+
+async fn loads_once_with_full_seat_maps(mut conn: AsyncPgConnection) {
     let mut timetable = scale_timetable("b").unwrap();
     timetable.days = 2;
     let now = Utc::now();
