@@ -7,9 +7,12 @@
 use anyhow::{bail, Context};
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use diesel::sql_types::{Array, BigInt, Integer, Text, Timestamptz};
+use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use passcom_shared::city::city_key;
 use serde::Deserialize;
+
+pub mod scale;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -112,7 +115,12 @@ pub struct Loaded {
     pub seats: usize,
 }
 
-/// Inserts the departures and their seat maps; existing rows are left as they are.
+/// Inserts the departures and their seat maps; existing segments are left as they are.
+///
+/// One statement: a new segment and its seats appear together or not at all, so seats are made
+/// only for the segments this call created, and loading again (the scale data is 2.7 million
+/// seats an airline) costs a lookup per segment rather than one per seat. The seats are made by
+/// PostgreSQL from `generate_series`, never sent row by row.
 pub async fn load(
     conn: &mut AsyncPgConnection,
     departures: &[Departure],
@@ -120,16 +128,30 @@ pub async fn load(
     seat_rows: u32,
     seat_letters: &str,
 ) -> anyhow::Result<Loaded> {
+    #[derive(QueryableByName)]
+    struct Created {
+        #[diesel(sql_type = BigInt)]
+        segments: i64,
+    }
     let column = |f: fn(&Departure) -> String| departures.iter().map(f).collect::<Vec<String>>();
-    let ids = column(|d| d.segment_id.clone());
-    let segments = diesel::sql_query(
-        "INSERT INTO segments (segment_id, flight_no, origin, origin_key, destination, destination_key,
-                               departs_at, arrives_at, price_cents, currency)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                              $7::timestamptz[], $8::timestamptz[], $9::bigint[]) AS d, (SELECT $10::text) AS c
-         ON CONFLICT (segment_id) DO NOTHING",
+    let letters: Vec<String> = seat_letters.chars().map(String::from).collect();
+    let seats_per_segment = i32::try_from(seat_rows)? * i32::try_from(letters.len())?;
+    let created = diesel::sql_query(
+        "WITH new AS (
+           INSERT INTO segments (segment_id, flight_no, origin, origin_key, destination, destination_key,
+                                 departs_at, arrives_at, price_cents, currency, seats_total)
+           SELECT d.*, $10, $13
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::timestamptz[], $8::timestamptz[], $9::bigint[]) AS d
+           ON CONFLICT (segment_id) DO NOTHING
+           RETURNING segment_id),
+         seated AS (
+           INSERT INTO seats (segment_id, seat)
+           SELECT new.segment_id, r.n::text || l.letter
+             FROM new, generate_series(1, $11) AS r(n), unnest($12::text[]) AS l(letter))
+         SELECT count(*) AS segments FROM new",
     )
-    .bind::<Array<Text>, _>(&ids)
+    .bind::<Array<Text>, _>(column(|d| d.segment_id.clone()))
     .bind::<Array<Text>, _>(column(|d| d.flight_no.clone()))
     .bind::<Array<Text>, _>(column(|d| d.origin.clone()))
     .bind::<Array<Text>, _>(column(|d| city_key(&d.origin)))
@@ -139,31 +161,14 @@ pub async fn load(
     .bind::<Array<Timestamptz>, _>(departures.iter().map(|d| d.arrives_at).collect::<Vec<_>>())
     .bind::<Array<BigInt>, _>(departures.iter().map(|d| d.price_cents).collect::<Vec<_>>())
     .bind::<Text, _>(currency)
-    .execute(conn)
-    .await
-    .context("inserting segments")?;
-    let letters: Vec<String> = seat_letters.chars().map(String::from).collect();
-    let seats = diesel::sql_query(
-        "INSERT INTO seats (segment_id, seat)
-         SELECT s.id, r.n::text || l.letter
-           FROM unnest($1::text[]) AS s(id), generate_series(1, $2) AS r(n), unnest($3::text[]) AS l(letter)
-         ON CONFLICT (segment_id, seat) DO NOTHING",
-    )
-    .bind::<Array<Text>, _>(&ids)
     .bind::<Integer, _>(i32::try_from(seat_rows)?)
     .bind::<Array<Text>, _>(&letters)
-    .execute(conn)
+    .bind::<Integer, _>(seats_per_segment)
+    .get_result::<Created>(conn)
     .await
-    .context("inserting seats")?;
-    diesel::sql_query(
-        "UPDATE segments s SET seats_total = (SELECT count(*) FROM seats t WHERE t.segment_id = s.segment_id)
-          WHERE s.segment_id = ANY($1)",
-    )
-    .bind::<Array<Text>, _>(&ids)
-    .execute(conn)
-    .await
-    .context("counting seats")?;
-    Ok(Loaded { segments, seats })
+    .context("inserting segments and seats")?;
+    let segments = usize::try_from(created.segments)?;
+    Ok(Loaded { segments, seats: segments * usize::try_from(seats_per_segment)? })
 }
 
 /// The benchmark's own segments, so that it never sells the demo seats and never runs out: each
@@ -205,7 +210,15 @@ pub async fn load_timetable(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Loaded> {
     let departures = departures(timetable, now, timetable.days)?;
-    load(conn, &departures, &timetable.currency, timetable.seat_rows, &timetable.seat_letters).await
+    let mut total = Loaded::default();
+    // A statement per few days of the scale schedule (360,000 seats) rather than one for all
+    // of it: an interrupted load keeps what it made, and each transaction stays modest.
+    for chunk in departures.chunks(2000) {
+        let loaded = load(conn, chunk, &timetable.currency, timetable.seat_rows, &timetable.seat_letters).await?;
+        total.segments += loaded.segments;
+        total.seats += loaded.seats;
+    }
+    Ok(total)
 }
 
 #[cfg(test)]

@@ -1,9 +1,13 @@
 //! `passcom-seed --database-url URL --airline a [--file seed/a.json] [--days N]`
 //! Loads an airline's demo timetable into its (already migrated) database.
 //! `--bench RUN [--bench-segments N]` loads the benchmark's segments for run RUN instead.
+//! `--scale [--days N]` loads the scale schedule (250+ departures a day for 60 days) instead.
+
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use passcom_seed::scale::scale_timetable;
 use passcom_seed::{bench_departures, load, load_timetable, Timetable, BENCH_SEAT_LETTERS, BENCH_SEAT_ROWS};
 
 #[tokio::main(flavor = "current_thread")]
@@ -14,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
     let mut days = None;
     let mut bench: Option<u64> = None;
     let mut bench_segments = 4;
+    let mut scale = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -24,8 +29,9 @@ async fn main() -> anyhow::Result<()> {
             "--days" => days = Some(value()?.parse::<u32>().context("--days")?),
             "--bench" => bench = Some(value()?.parse().context("--bench")?),
             "--bench-segments" => bench_segments = value()?.parse().context("--bench-segments")?,
+            "--scale" => scale = true,
             "-h" | "--help" => {
-                println!("usage: passcom-seed --database-url URL --airline CODE [--file PATH] [--days N]");
+                println!("usage: passcom-seed --database-url URL --airline CODE [--file PATH | --scale] [--days N]");
                 println!("       passcom-seed --database-url URL --airline CODE --bench RUN [--bench-segments N]");
                 return Ok(());
             }
@@ -43,9 +49,13 @@ async fn main() -> anyhow::Result<()> {
         println!("airline {airline}: benchmark run {run}: {} segments, {} seats", loaded.segments, loaded.seats);
         return Ok(());
     }
-    let mut timetable = match file {
-        Some(path) => Timetable::parse(&std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?)?,
-        None => Timetable::bundled(&airline)
+    let mut timetable = match (file, scale) {
+        (Some(_), true) => bail!("--file and --scale are two different timetables: pick one"),
+        (Some(path), false) => {
+            Timetable::parse(&std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?)?
+        }
+        (None, true) => scale_timetable(&airline)?,
+        (None, false) => Timetable::bundled(&airline)
             .with_context(|| format!("no bundled timetable for airline `{airline}`; pass --file"))?,
     };
     if timetable.airline != airline {
@@ -55,10 +65,16 @@ async fn main() -> anyhow::Result<()> {
         timetable.days = days;
     }
     let mut conn = AsyncPgConnection::establish(&database_url).await.context("connecting to the database")?;
+    let started = Instant::now();
     let loaded = load_timetable(&mut conn, &timetable, chrono::Utc::now()).await?;
+    let daily: usize = timetable.flights.iter().map(|f| f.departures_utc.len()).sum();
     println!(
-        "airline {airline} ({}): {} new segments, {} new seats over {} days",
-        timetable.name, loaded.segments, loaded.seats, timetable.days
+        "airline {airline} ({}): {} new segments, {} new seats over {} days ({daily} departures a day) in {:.1} s",
+        timetable.name,
+        loaded.segments,
+        loaded.seats,
+        timetable.days,
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

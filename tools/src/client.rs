@@ -21,8 +21,10 @@ use crate::stats::Outcome;
 
 #[derive(Debug, Clone)]
 pub enum CallError {
-    /// No HTTP answer: connection refused or reset, or a timeout.
+    /// No HTTP answer: connection refused or reset.
     Transport(String),
+    /// No HTTP answer in time.
+    Timeout(String),
     /// An HTTP answer other than the expected one. `code` is the problem's, or a placeholder
     /// when the body is not a problem.
     Status { status: u16, code: String, detail: String },
@@ -30,19 +32,20 @@ pub enum CallError {
 
 impl CallError {
     pub fn is_transport(&self) -> bool {
-        matches!(self, CallError::Transport(_))
+        matches!(self, CallError::Transport(_) | CallError::Timeout(_))
     }
 
     pub fn status(&self) -> Option<u16> {
         match self {
             CallError::Status { status, .. } => Some(*status),
-            CallError::Transport(_) => None,
+            CallError::Transport(_) | CallError::Timeout(_) => None,
         }
     }
 
     pub fn outcome(&self) -> Outcome {
         match self {
             CallError::Transport(_) => Outcome::Transport,
+            CallError::Timeout(_) => Outcome::Timeout,
             CallError::Status { status, code, .. } => Outcome::Refused { status: *status, code: code.clone() },
         }
     }
@@ -52,6 +55,7 @@ impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallError::Transport(why) => write!(f, "no answer: {why}"),
+            CallError::Timeout(why) => write!(f, "no answer in time: {why}"),
             CallError::Status { status, code, detail } => write!(f, "{status} {code}: {detail}"),
         }
     }
@@ -68,6 +72,10 @@ pub fn outcome<T>(result: &CallResult<T>) -> Outcome {
         Err(e) => e.outcome(),
     }
 }
+
+/// How long a search may take before it counts as failed: a passenger has left by then, and a
+/// server that cannot answer at all (a search that never ends) still yields a measurement.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One HTTP client (and so one connection pool) for all servers: cheap to clone.
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
@@ -131,19 +139,15 @@ impl ApiClient {
 
     async fn send<T: DeserializeOwned>(req: RequestBuilder, expect: StatusCode) -> CallResult<T> {
         let body = Self::send_raw(req, expect).await?;
-        serde_json::from_slice(&body).map_err(|e| CallError::Status {
-            status: expect.as_u16(),
-            code: "unreadable_body".to_owned(),
-            detail: e.to_string(),
-        })
+        decode(&body, expect)
     }
 
     /// The body of an `expect` answer, undecoded.
     async fn send_raw(req: RequestBuilder, expect: StatusCode) -> CallResult<bytes::Bytes> {
-        let resp = req.send().await.map_err(|e| CallError::Transport(error_chain(&e)))?;
+        let resp = req.send().await.map_err(|e| no_answer(&e))?;
         let status = resp.status();
         // Read the whole body first: a connection dropped mid-body is still "no answer".
-        let body = resp.bytes().await.map_err(|e| CallError::Transport(error_chain(&e)))?;
+        let body = resp.bytes().await.map_err(|e| no_answer(&e))?;
         if status == expect {
             return Ok(body);
         }
@@ -159,16 +163,28 @@ impl ApiClient {
         })
     }
 
-    /// A booking whose 201 body is read but not decoded (see [`ApiClient::get_undecoded`]).
-    pub async fn book_undecoded(&self, token: &str, request: &BookingRequest) -> CallResult<usize> {
+    /// A booking whose 201 body is read but not decoded (see [`ApiClient::get_undecoded`]). The
+    /// body is any JSON, so that the benchmark can send shapes this crate's types do not know.
+    pub async fn book_undecoded<B: Serialize + ?Sized>(&self, token: &str, request: &B) -> CallResult<usize> {
         let req = self.request(Method::POST, "/api/v1/bookings", Some(token)).json(request);
         Self::send_raw(req, StatusCode::CREATED).await.map(|b| b.len())
+    }
+
+    /// A search GET, given [`QUERY_TIMEOUT`] to answer.
+    fn query(&self, path: &str, query: &[(&str, &str)]) -> RequestBuilder {
+        self.request(Method::GET, path, None).query(query).timeout(QUERY_TIMEOUT)
     }
 
     /// A GET whose 200 body is read but not decoded: a load generator that parsed every search
     /// answer would spend the cores the servers need. Returns the body's size.
     pub async fn get_undecoded(&self, path: &str, query: &[(&str, &str)]) -> CallResult<usize> {
-        Self::send_raw(self.request(Method::GET, path, None).query(query), StatusCode::OK).await.map(|b| b.len())
+        Self::send_raw(self.query(path, query), StatusCode::OK).await.map(|b| b.len())
+    }
+
+    /// A GET decoded as `T` (which may read just the fields it needs), with the body's size.
+    pub async fn get_decoded<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> CallResult<(T, usize)> {
+        let body = Self::send_raw(self.query(path, query), StatusCode::OK).await?;
+        Ok((decode(&body, StatusCode::OK)?, body.len()))
     }
 
     async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
@@ -246,6 +262,23 @@ impl ApiClient {
 /// The first `n` free seats of a segment, in seat-map order (front rows first).
 pub fn free_seats(detail: &SegmentDetail, n: usize) -> Vec<SeatCode> {
     detail.seats.iter().filter(|s| s.available).take(n).map(|s| s.seat.clone()).collect()
+}
+
+fn no_answer(e: &reqwest::Error) -> CallError {
+    if e.is_timeout() {
+        CallError::Timeout(error_chain(e))
+    } else {
+        CallError::Transport(error_chain(e))
+    }
+}
+
+/// An answer that came with the expected status but not the expected body.
+fn decode<T: DeserializeOwned>(body: &[u8], status: StatusCode) -> CallResult<T> {
+    serde_json::from_slice(body).map_err(|e| CallError::Status {
+        status: status.as_u16(),
+        code: "unreadable_body".to_owned(),
+        detail: e.to_string(),
+    })
 }
 
 /// reqwest's own message is often just "error sending request"; the cause says which.

@@ -1,10 +1,12 @@
-//! Pieces shared by the load tools (`stress`, and later `bench`): a client for the public API,
-//! test-user creation, latency percentiles and outcome tallies, and command-line parsing.
+//! Pieces shared by the load tools (`stress` and `bench`): a client for the public API,
+//! test-user creation, latency percentiles and outcome tallies, command-line parsing, and the
+//! benchmark's rows and measurements (`bench`).
 //!
 //! The tools talk to PassCom only through its public API, the way a passenger's client would, so
 //! that what they measure and check is what a passenger sees.
 
 pub mod args;
+pub mod bench;
 pub mod client;
 pub mod stats;
 pub mod users;

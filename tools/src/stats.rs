@@ -61,8 +61,10 @@ pub enum Outcome {
     Success,
     /// An HTTP answer other than the expected one, with its problem `code`.
     Refused { status: u16, code: String },
-    /// No HTTP answer at all: refused connection, reset, timeout.
+    /// No HTTP answer at all: refused connection, reset.
     Transport,
+    /// No HTTP answer in the time the client gives.
+    Timeout,
 }
 
 impl fmt::Display for Outcome {
@@ -71,6 +73,7 @@ impl fmt::Display for Outcome {
             Outcome::Success => f.write_str("success"),
             Outcome::Refused { status, code } => write!(f, "{status} {code}"),
             Outcome::Transport => f.write_str("connection error"),
+            Outcome::Timeout => f.write_str("timeout"),
         }
     }
 }
@@ -127,7 +130,7 @@ impl Tally {
 fn status_of(outcome: &Outcome) -> Option<u16> {
     match outcome {
         Outcome::Refused { status, .. } => Some(*status),
-        Outcome::Success | Outcome::Transport => None,
+        Outcome::Success | Outcome::Transport | Outcome::Timeout => None,
     }
 }
 

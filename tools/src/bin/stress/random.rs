@@ -273,9 +273,12 @@ fn report_attempts(attempts: &[Attempt], wall: Duration) {
     let (conflicts, conflict_codes) = tally.with_status(409);
     let (unavailable, unavailable_codes) = tally.with_status(503);
     let (others, other_codes) = tally.breakdown(|o| {
-        !matches!(o, Outcome::Success | Outcome::Refused { status: 409 | 503, .. } | Outcome::Transport)
+        !matches!(
+            o,
+            Outcome::Success | Outcome::Refused { status: 409 | 503, .. } | Outcome::Transport | Outcome::Timeout
+        )
     });
-    let (transport, _) = tally.breakdown(|o| *o == Outcome::Transport);
+    let (transport, _) = tally.breakdown(|o| matches!(o, Outcome::Transport | Outcome::Timeout));
     let (cancel_failures, cancel_failure_codes) = cancels.breakdown(|o| *o != Outcome::Success);
     println!("attempts:          {}", tally.total());
     println!("created (201):     {}", tally.successes());
