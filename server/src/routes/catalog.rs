@@ -22,6 +22,8 @@ use crate::catalog::route_search::{self, Budget, RouteQuery, SortBy, DEFAULT_MAX
 use crate::error::{ApiError, ApiResult};
 use crate::telemetry::RequestId;
 
+use super::openapi::QueryRefusals;
+
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/v1/segments").get(list_segments))
         .service(web::resource("/api/v1/segments/{airline}/{segment_id}").get(segment))
@@ -92,7 +94,7 @@ fn decode_cursor(raw: &str) -> ApiResult<Cursor> {
 }
 
 #[utoipa::path(get, path = "/api/v1/segments", tag = "catalog", params(SegmentQuery),
-    responses((status = 200, body = SegmentList), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_query`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
+    responses((status = 200, body = SegmentList), QueryRefusals))]
 pub(super) async fn list_segments(
     state: web::Data<AppState>,
     rid: RequestId,
@@ -139,7 +141,7 @@ pub(super) async fn segment(
 }
 
 #[utoipa::path(get, path = "/api/v1/cities", tag = "catalog",
-    responses((status = 200, body = CityList), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_query`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
+    responses((status = 200, body = CityList), QueryRefusals))]
 pub(super) async fn cities(
     state: web::Data<AppState>,
     rid: RequestId,
@@ -184,7 +186,7 @@ impl Drop for CancelOnDrop {
 }
 
 #[utoipa::path(get, path = "/api/v1/routes", tag = "catalog", params(RoutesQuery),
-    responses((status = 200, body = RouteList), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_query`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
+    responses((status = 200, body = RouteList), QueryRefusals))]
 pub(super) async fn routes(
     state: web::Data<AppState>,
     rid: RequestId,
