@@ -126,3 +126,11 @@ pub struct SegmentFilter {
 pub struct SegmentBatch {
     pub segments: Vec<Segment>,
 }
+
+/// A passenger's cancellation, forwarded to the airline that sold the pass (the only one that
+/// cancels it) with the passenger's own token as proof that they asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    pub passenger_token: String,
+}

@@ -67,9 +67,10 @@ async fn get_pass(state: web::Data<AppState>, passenger: Passenger, path: web::P
 
 async fn cancel_pass(
     state: web::Data<AppState>,
+    rid: RequestId,
     passenger: Passenger,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let pass = cancel::cancel(&state, passenger.user_id, path.into_inner()).await?;
+    let pass = cancel::cancel(&state, &rid.0, &passenger, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(pass))
 }

@@ -9,3 +9,6 @@ mod bookings;
 mod crashes;
 mod federation;
 mod foundation;
+mod limits;
+mod robustness;
+mod trust;
