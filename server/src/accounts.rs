@@ -6,6 +6,8 @@
 //! airline, no two accounts can ever hold one login even while an airline is down. The account
 //! then reaches every airline through the outbox.
 
+use std::net::IpAddr;
+
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
@@ -20,6 +22,7 @@ use crate::app::AppState;
 use crate::auth::tokens;
 use crate::error::{ApiError, ApiResult};
 use crate::federation::Owner;
+use crate::limits::LoginAttempt;
 use crate::replication::outbox::{self, To};
 use crate::schema::{login_claims, users};
 
@@ -287,7 +290,8 @@ pub async fn insert_account(conn: &mut AsyncPgConnection, account: &ReplicatedAc
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn login(state: &AppState, credentials: Credentials) -> ApiResult<Session> {
+pub async fn login(state: &AppState, credentials: Credentials, address: Option<IpAddr>) -> ApiResult<Session> {
+    let attempt = LoginAttempt::start(state, &credentials.login.trim().to_lowercase(), address).await?;
     // A malformed login cannot exist: it gets the same answer, after the same work, as a
     // wrong password.
     let login = Login::parse(&credentials.login).ok();
@@ -310,6 +314,7 @@ pub async fn login(state: &AppState, credentials: Credentials) -> ApiResult<Sess
         Some(found) if valid => found,
         _ => return Err(ApiError::new(Code::BadCredentials, "the login or the password is wrong")),
     };
+    attempt.succeeded(state).await;
     let ttl = state.settings.token_ttl.as_secs();
     let access_token = tokens::issue_passenger(state.keys.own(), user_id, &login, i64::try_from(ttl).unwrap_or(3600))?;
     Ok(Session { access_token, token_type: "Bearer".into(), expires_in: ttl, user_id })

@@ -1,6 +1,6 @@
 //! `/api/v1/accounts`, `/api/v1/sessions`, `/api/v1/me`.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use passcom_shared::api::{Account, Credentials};
 
 use crate::accounts::{self, Login, NewPassword};
@@ -23,8 +23,11 @@ async fn register(state: web::Data<AppState>, rid: RequestId, body: web::Json<Cr
     Ok(HttpResponse::Created().json(account))
 }
 
-async fn login(state: web::Data<AppState>, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {
-    let session = accounts::login(&state, body.into_inner()).await?;
+async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {
+    // The connection's own address: a forwarding header is the client's word and would let
+    // it pick a fresh allowance per request.
+    let address = req.peer_addr().map(|a| a.ip());
+    let session = accounts::login(&state, body.into_inner(), address).await?;
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(session))
 }
 
