@@ -73,6 +73,8 @@ pub struct LimitSettings {
 pub struct Faults {
     pub pause_after_prepare: Duration,
     pub pause_after_decision: Duration,
+    /// `GET /fault/panic` panics, to show what a panic in a handler does.
+    pub panic_route: bool,
 }
 
 impl Settings {
@@ -120,6 +122,7 @@ impl Settings {
             faults: Faults {
                 pause_after_prepare: env.millis("PASSCOM_FAULT_PAUSE_AFTER_PREPARE_MS", "0")?,
                 pause_after_decision: env.millis("PASSCOM_FAULT_PAUSE_AFTER_DECISION_MS", "0")?,
+                panic_route: env.string("PASSCOM_FAULT_PANIC_ROUTE", Some("0"))? == "1",
             },
             airline,
             bind,

@@ -7,7 +7,6 @@ use actix_web::{HttpResponse, ResponseError};
 use passcom_shared::client::PeerError;
 use passcom_shared::{AirlineCode, Code, Problem};
 
-#[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     code: Code,
@@ -19,13 +18,23 @@ pub struct ApiError {
     cause: Option<anyhow::Error>,
 }
 
+/// One line, escaped: a detail may quote the client's input, and the request's span logs this
+/// (as `Display` and as `Debug`), so no input can start a log line of its own or send a
+/// terminal escape. `Debug` is the same line: a derived one would print the cause's backtrace
+/// (anyhow captures one whenever `RUST_BACKTRACE` is set), hundreds of lines per failure.
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)?;
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail.escape_debug())?;
         if let Some(cause) = &self.cause {
-            write!(f, " ({cause:#})")?;
+            write!(f, " ({})", format!("{cause:#}").escape_debug())?;
         }
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }
 
@@ -148,12 +157,10 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        // A detail may quote the client's input: escaped, it can never start a log line of its own.
-        let error = self.to_string().escape_debug().to_string();
         if self.status.is_server_error() {
-            tracing::error!(%error, "request failed");
+            tracing::error!(error = %self, "request failed");
         } else {
-            tracing::info!(%error, "request refused");
+            tracing::info!(error = %self, "request refused");
         }
         let mut res = HttpResponse::build(self.status);
         res.content_type(passcom_shared::problem::CONTENT_TYPE);
