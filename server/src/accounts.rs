@@ -329,3 +329,42 @@ pub async fn account(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult
         .optional()
         .map(|found| found.map(|(user_id, login)| Account { user_id, login }))
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn look_alike_logins_are_refused() {
+        for good in ["ana", "Maria.Silva", "while-c-sleeps", "a_b", "r2d2", "a.b-c_d"] {
+            assert!(Login::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["rtkate.", ".rtkate", "...", "___", "-_-", "a..b", "a._b", "a-.b", "ab", "a b", "ana!", "ánа"] {
+            assert!(Login::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Login::parse("  ANA ").unwrap().as_str(), "ana", "trimmed and lowercased");
+    }
+
+    /// The grammar, read differently: words of letters and digits joined by single separators.
+    fn login_grammar(raw: &str) -> bool {
+        let login = raw.trim().to_lowercase();
+        let words_ok = login
+            .split(['.', '_', '-'])
+            .all(|word| !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        words_ok && (3..=64).contains(&login.chars().count())
+    }
+
+    proptest! {
+        #[test]
+        fn logins_accept_exactly_their_grammar(raw in "\\PC{0,12}|[a-zA-Z0-9._ -]{0,70}") {
+            prop_assert_eq!(Login::parse(&raw).is_ok(), login_grammar(&raw), "{:?}", raw);
+        }
+
+        #[test]
+        fn passwords_are_judged_by_length_only(raw in "\\PC{0,140}") {
+            prop_assert_eq!(NewPassword::parse(raw.clone()).is_ok(), (8..=128).contains(&raw.chars().count()));
+        }
+    }
+}

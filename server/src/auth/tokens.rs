@@ -121,3 +121,32 @@ async fn verify<C: DeserializeOwned + Expiring>(
     }
     Ok(claims)
 }
+
+#[cfg(test)]
+mod properties {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn ring() -> KeyRing {
+        let path = std::env::temp_dir().join(format!("passcom-prop-{}.pem", Uuid::new_v4().simple()));
+        let own = SigningKey::load_or_generate(&path, AirlineCode::parse("a").unwrap()).unwrap();
+        let _ = std::fs::remove_file(path);
+        KeyRing::new(own, HashMap::new(), reqwest::Client::new())
+    }
+
+    proptest! {
+        /// Whatever a bearer token holds (random text, or three dot-separated base64-ish
+        /// parts), checking it ends in a refusal that names no library internals.
+        #[test]
+        fn any_token_string_is_refused_plainly(token in "\\PC{0,40}|[A-Za-z0-9_-]{0,40}\\.[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,40}") {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let keys = ring();
+            let refused = rt.block_on(verify_service(&keys, &token)).unwrap_err();
+            let detail = refused.problem().detail;
+            prop_assert!(!detail.contains("Error(") && !detail.contains("Base64"), "{}", detail);
+        }
+    }
+}
