@@ -36,8 +36,9 @@ pub async fn refuse_unknown_query<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let takes_query = req.match_pattern().map_or(true, |pattern| QUERY_ROUTES.contains(&pattern.as_str()));
-    if req.query_string().is_empty() || takes_query {
+    // An unmatched path takes its 404 as it is.
+    let refuses_query = req.match_pattern().is_some_and(|pattern| !QUERY_ROUTES.contains(&pattern.as_str()));
+    if req.query_string().is_empty() || !refuses_query {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let refusal = ApiError::invalid_query("this URL takes no query parameters").error_response();

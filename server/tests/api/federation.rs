@@ -341,9 +341,7 @@ async fn a_dead_peer_gives_partial_answers_then_catches_up() {
 
 #[tokio::test]
 async fn a_backlog_larger_than_one_call_reaches_a_peer_that_was_down() {
-    // One passenger buys 300 seats at once here: the limits meant for real passengers are off.
-    let options = Options::demo().with("PASSCOM_MAX_SEATS_PER_FLIGHT", "0").with("PASSCOM_BOOKINGS_PER_MINUTE", "0");
-    let mut fed = ProcessFederation::start(options).await;
+    let mut fed = ProcessFederation::start(Options::demo().unlimited()).await;
     let client = Client::default();
     let a = fed.url("a");
     let token = client.passenger(&a).await;

@@ -261,6 +261,12 @@ impl Options {
         self.env.push((var, value.into()));
         self
     }
+
+    /// For tests where one passenger buys hundreds of seats at once: the limits meant for
+    /// real passengers are off.
+    pub fn unlimited(self) -> Self {
+        self.with("PASSCOM_MAX_SEATS_PER_FLIGHT", "0").with("PASSCOM_BOOKINGS_PER_MINUTE", "0")
+    }
 }
 
 pub struct TestApp {
