@@ -56,7 +56,7 @@ async fn logins_are_throttled_per_client_address() {
 
 #[tokio::test]
 async fn one_passenger_gets_at_most_nine_seats_on_a_flight() {
-    let fed = TestFederation::start(Options::demo().unlimited()).await;
+    let fed = TestFederation::start(Options::demo().with("PASSCOM_BOOKINGS_PER_MINUTE", "0")).await;
     let client = fed.client();
     let token = client.passenger(&fed.url("a")).await;
     // At the coordinator's own flight (one local transaction) and at another airline's (two
