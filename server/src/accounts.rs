@@ -6,6 +6,8 @@
 //! airline, no two accounts can ever hold one login even while an airline is down. The account
 //! then reaches every airline through the outbox.
 
+use std::net::IpAddr;
+
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
@@ -20,13 +22,14 @@ use crate::app::AppState;
 use crate::auth::tokens;
 use crate::error::{ApiError, ApiResult};
 use crate::federation::Owner;
+use crate::limits::LoginAttempt;
 use crate::replication::outbox::{self, To};
 use crate::schema::{login_claims, users};
 
 /// Input that cannot become an account.
 #[derive(Debug, thiserror::Error)]
 pub enum InvalidInput {
-    #[error("`login` must be 3-64 characters of letters, digits, '.', '_' or '-'")]
+    #[error("`login` must be 3-64 letters or digits, with single '.', '_' or '-' between them")]
     Login,
     #[error("`password` must be 8-128 characters")]
     Password,
@@ -38,15 +41,22 @@ impl From<InvalidInput> for ApiError {
     }
 }
 
-/// A login: 3–64 characters of `a-z 0-9 . _ -`, compared in lowercase.
+/// A login: 3–64 characters of `a-z 0-9 . _ -`, compared in lowercase. The separators `. _ -`
+/// only ever stand alone between letters or digits (`ana.silva`, not `.ana`, `ana.`, `a..b` or
+/// `...`): look-alikes such as `rtkate.` beside `rtkate` are refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login(String);
 
 impl Login {
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let login = raw.trim().to_lowercase();
+        let is_separator = |b: u8| b"._-".contains(&b);
+        let bytes = login.as_bytes();
         let valid = (3..=64).contains(&login.chars().count())
-            && login.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+            && login.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || is_separator(b))
+            && !bytes.first().copied().is_some_and(is_separator)
+            && !bytes.last().copied().is_some_and(is_separator)
+            && !bytes.windows(2).any(|w| is_separator(w[0]) && is_separator(w[1]));
         if valid {
             Ok(Login(login))
         } else {
@@ -140,7 +150,7 @@ async fn claim_at(state: &AppState, request_id: &str, owner: Owner<'_>, claim: &
     Ok(match owner {
         Owner::Here => {
             let mut conn = state.pool.get().await?;
-            if claim_locally(&mut conn, claim).await? {
+            if claim_locally(&mut conn, claim, &state.settings.airline).await? {
                 ClaimOutcome::Granted
             } else {
                 ClaimOutcome::Taken
@@ -163,7 +173,10 @@ async fn release_claims(
     for (airline, _) in outcomes.iter().filter(|(_, o)| *o == ClaimOutcome::Granted) {
         let released = match state.federation.owner(airline) {
             Some(Owner::Here) => match state.pool.get().await {
-                Ok(mut conn) => release_locally(&mut conn, claim).await.map(drop).map_err(|e| e.to_string()),
+                Ok(mut conn) => release_locally(&mut conn, claim, &state.settings.airline)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             },
             Some(Owner::Peer(peer)) => peer.release_login(request_id, claim).await.map(drop).map_err(|e| e.to_string()),
@@ -185,43 +198,74 @@ async fn login_exists(conn: &mut AsyncPgConnection, login: &Login) -> QueryResul
     diesel::select(diesel::dsl::exists(users::table.filter(users::login.eq(login.as_str())))).get_result(conn).await
 }
 
-/// Grants the claim unless another user already holds this login here. Idempotent.
-pub async fn claim_locally(conn: &mut AsyncPgConnection, claim: &LoginClaim) -> QueryResult<bool> {
+/// Grants `by`'s claim unless another user (or another airline's claim) holds this login here.
+/// Idempotent: the same claim from the same airline is granted again.
+pub async fn claim_locally(conn: &mut AsyncPgConnection, claim: &LoginClaim, by: &AirlineCode) -> QueryResult<bool> {
     let owner_account: Option<Uuid> =
         users::table.filter(users::login.eq(&claim.login)).select(users::user_id).first(conn).await.optional()?;
     if owner_account.is_some_and(|owner| owner != claim.user_id) {
         return Ok(false);
     }
     diesel::insert_into(login_claims::table)
-        .values((login_claims::login.eq(&claim.login), login_claims::user_id.eq(claim.user_id)))
+        .values((
+            login_claims::login.eq(&claim.login),
+            login_claims::user_id.eq(claim.user_id),
+            login_claims::claimed_by.eq(by.as_str()),
+        ))
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
-    let holder: Uuid = login_claims::table
+    let (holder, holder_by): (Uuid, Option<String>) = login_claims::table
         .filter(login_claims::login.eq(&claim.login))
-        .select(login_claims::user_id)
+        .select((login_claims::user_id, login_claims::claimed_by))
         .first(conn)
         .await?;
-    Ok(holder == claim.user_id)
+    Ok(holder == claim.user_id && holder_by.as_deref() == Some(by.as_str()))
 }
 
-/// Drops a claim that never became an account.
-pub async fn release_locally(conn: &mut AsyncPgConnection, claim: &LoginClaim) -> QueryResult<usize> {
-    diesel::sql_query(
-        "DELETE FROM login_claims c WHERE c.login = $1 AND c.user_id = $2
+/// What became of a request to drop a claim.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Released {
+    /// Dropped, or already gone (a repeat).
+    Done,
+    /// The claim is another airline's (or has become an account): it stays.
+    NotYours,
+}
+
+/// Drops `by`'s claim that never became an account.
+pub async fn release_locally(
+    conn: &mut AsyncPgConnection,
+    claim: &LoginClaim,
+    by: &AirlineCode,
+) -> QueryResult<Released> {
+    let deleted = diesel::sql_query(
+        "DELETE FROM login_claims c WHERE c.login = $1 AND c.user_id = $2 AND c.claimed_by = $3
             AND NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = c.user_id)",
     )
     .bind::<diesel::sql_types::Text, _>(&claim.login)
     .bind::<diesel::sql_types::Uuid, _>(claim.user_id)
+    .bind::<diesel::sql_types::Text, _>(by.as_str())
     .execute(conn)
-    .await
+    .await?;
+    let remains: bool = diesel::select(diesel::dsl::exists(
+        login_claims::table
+            .filter(login_claims::login.eq(&claim.login))
+            .filter(login_claims::user_id.eq(claim.user_id)),
+    ))
+    .get_result(conn)
+    .await?;
+    Ok(if deleted > 0 || !remains { Released::Done } else { Released::NotYours })
 }
 
 /// Stores an account made here or replicated from a peer; a repeat changes nothing.
 /// Returns false when another user already has this login here.
 pub async fn insert_account(conn: &mut AsyncPgConnection, account: &ReplicatedAccount) -> QueryResult<bool> {
     diesel::insert_into(login_claims::table)
-        .values((login_claims::login.eq(&account.login), login_claims::user_id.eq(account.user_id)))
+        .values((
+            login_claims::login.eq(&account.login),
+            login_claims::user_id.eq(account.user_id),
+            login_claims::claimed_by.eq(account.home_airline.as_str()),
+        ))
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
@@ -246,7 +290,8 @@ pub async fn insert_account(conn: &mut AsyncPgConnection, account: &ReplicatedAc
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn login(state: &AppState, credentials: Credentials) -> ApiResult<Session> {
+pub async fn login(state: &AppState, credentials: Credentials, address: Option<IpAddr>) -> ApiResult<Session> {
+    let attempt = LoginAttempt::start(state, &credentials.login.trim().to_lowercase(), address).await?;
     // A malformed login cannot exist: it gets the same answer, after the same work, as a
     // wrong password.
     let login = Login::parse(&credentials.login).ok();
@@ -269,6 +314,7 @@ pub async fn login(state: &AppState, credentials: Credentials) -> ApiResult<Sess
         Some(found) if valid => found,
         _ => return Err(ApiError::new(Code::BadCredentials, "the login or the password is wrong")),
     };
+    attempt.succeeded(state).await;
     let ttl = state.settings.token_ttl.as_secs();
     let access_token = tokens::issue_passenger(state.keys.own(), user_id, &login, i64::try_from(ttl).unwrap_or(3600))?;
     Ok(Session { access_token, token_type: "Bearer".into(), expires_in: ttl, user_id })
@@ -282,4 +328,43 @@ pub async fn account(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult
         .await
         .optional()
         .map(|found| found.map(|(user_id, login)| Account { user_id, login }))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn look_alike_logins_are_refused() {
+        for good in ["ana", "Maria.Silva", "while-c-sleeps", "a_b", "r2d2", "a.b-c_d"] {
+            assert!(Login::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["rtkate.", ".rtkate", "...", "___", "-_-", "a..b", "a._b", "a-.b", "ab", "a b", "ana!", "ánа"] {
+            assert!(Login::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Login::parse("  ANA ").unwrap().as_str(), "ana", "trimmed and lowercased");
+    }
+
+    /// The grammar, read differently: words of letters and digits joined by single separators.
+    fn login_grammar(raw: &str) -> bool {
+        let login = raw.trim().to_lowercase();
+        let words_ok = login
+            .split(['.', '_', '-'])
+            .all(|word| !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        words_ok && (3..=64).contains(&login.chars().count())
+    }
+
+    proptest! {
+        #[test]
+        fn logins_accept_exactly_their_grammar(raw in "\\PC{0,12}|[a-zA-Z0-9._ -]{0,70}") {
+            prop_assert_eq!(Login::parse(&raw).is_ok(), login_grammar(&raw), "{:?}", raw);
+        }
+
+        #[test]
+        fn passwords_are_judged_by_length_only(raw in "\\PC{0,140}") {
+            prop_assert_eq!(NewPassword::parse(raw.clone()).is_ok(), (8..=128).contains(&raw.chars().count()));
+        }
+    }
 }

@@ -50,7 +50,23 @@ pub struct Settings {
     pub search_deadline: Duration,
     pub http_workers: usize,
     pub json_logs: bool,
+    pub limits: LimitSettings,
     pub faults: Faults,
+}
+
+/// What one client may do (README, "Limits"). Zero turns a limit off.
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    /// Login attempts per login, and per client address, within one `login_window`.
+    pub logins_per_login: u64,
+    pub logins_per_address: u64,
+    pub login_window: Duration,
+    /// Bookings one account may start per minute, at all airlines together.
+    pub bookings_per_minute: u64,
+    /// Confirmed seats one passenger may hold on one flight.
+    pub seats_per_flight: u64,
+    /// How long a client may take to send its request head and body.
+    pub client_request_timeout: Duration,
 }
 
 /// Pauses at the two instants a crash hurts most, so a test can SIGKILL a real process there.
@@ -59,6 +75,8 @@ pub struct Settings {
 pub struct Faults {
     pub pause_after_prepare: Duration,
     pub pause_after_decision: Duration,
+    /// `GET /fault/panic` panics, to show what a panic in a handler does.
+    pub panic_route: bool,
 }
 
 impl Settings {
@@ -96,9 +114,18 @@ impl Settings {
             search_deadline: env.millis("PASSCOM_SEARCH_DEADLINE_MS", "500")?,
             http_workers: env.parsed("PASSCOM_HTTP_WORKERS", Some("2"))?,
             json_logs: env.string("PASSCOM_LOG_FORMAT", Some("text"))? == "json",
+            limits: LimitSettings {
+                logins_per_login: env.parsed("PASSCOM_LOGIN_ATTEMPTS_PER_LOGIN", Some("5"))?,
+                logins_per_address: env.parsed("PASSCOM_LOGIN_ATTEMPTS_PER_ADDRESS", Some("30"))?,
+                login_window: env.secs("PASSCOM_LOGIN_WINDOW_SECS", "300")?,
+                bookings_per_minute: env.parsed("PASSCOM_BOOKINGS_PER_MINUTE", Some("30"))?,
+                seats_per_flight: env.parsed("PASSCOM_MAX_SEATS_PER_FLIGHT", Some("9"))?,
+                client_request_timeout: env.millis("PASSCOM_CLIENT_REQUEST_TIMEOUT_MS", "5000")?,
+            },
             faults: Faults {
                 pause_after_prepare: env.millis("PASSCOM_FAULT_PAUSE_AFTER_PREPARE_MS", "0")?,
                 pause_after_decision: env.millis("PASSCOM_FAULT_PAUSE_AFTER_DECISION_MS", "0")?,
+                panic_route: env.string("PASSCOM_FAULT_PANIC_ROUTE", Some("0"))? == "1",
             },
             airline,
             bind,

@@ -7,23 +7,34 @@ use actix_web::{HttpResponse, ResponseError};
 use passcom_shared::client::PeerError;
 use passcom_shared::{AirlineCode, Code, Problem};
 
-#[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     code: Code,
     detail: String,
     airline: Option<AirlineCode>,
     leg: Option<usize>,
+    /// Seconds, for `Retry-After`.
+    retry_after: Option<u64>,
     cause: Option<anyhow::Error>,
 }
 
+/// One line, escaped: a detail may quote the client's input, and the request's span logs this
+/// (as `Display` and as `Debug`), so no input can start a log line of its own or send a
+/// terminal escape. `Debug` is the same line: a derived one would print the cause's backtrace
+/// (anyhow captures one whenever `RUST_BACKTRACE` is set), hundreds of lines per failure.
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)?;
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail.escape_debug())?;
         if let Some(cause) = &self.cause {
-            write!(f, " ({cause:#})")?;
+            write!(f, " ({})", format!("{cause:#}").escape_debug())?;
         }
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }
 
@@ -37,7 +48,7 @@ impl ApiError {
     }
 
     fn with_status(status: StatusCode, code: Code, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), airline: None, leg: None, cause: None }
+        Self { status, code, detail: detail.into(), airline: None, leg: None, retry_after: None, cause: None }
     }
 
     pub fn invalid_body(detail: impl Into<String>) -> Self {
@@ -80,6 +91,10 @@ impl ApiError {
             StatusCode::NOT_FOUND => (Code::NotFound, "there is nothing at this URL"),
             StatusCode::METHOD_NOT_ALLOWED => (Code::MethodNotAllowed, "this URL does not accept that method"),
             StatusCode::PAYLOAD_TOO_LARGE => (Code::PayloadTooLarge, "the body is too large"),
+            StatusCode::REQUEST_TIMEOUT => (Code::RequestTimeout, "the request was not sent in time"),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                (Code::HeadersTooLarge, "the request's headers are too large")
+            }
             s if s.is_client_error() => (Code::BadRequest, "the request was refused"),
             _ => (Code::Internal, "the server failed; the request can be retried"),
         };
@@ -96,6 +111,12 @@ impl ApiError {
                 Self::airline_unavailable(airline, format!("airline {airline} cannot be reached; nothing was booked"))
             }
         }
+    }
+
+    /// A limit reached: 429, and when to try again.
+    pub fn too_many(detail: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        Self { retry_after: Some(secs.max(1)), ..Self::new(Code::TooManyRequests, detail) }
     }
 
     pub fn with_airline(mut self, airline: AirlineCode) -> Self {
@@ -141,7 +162,12 @@ impl ResponseError for ApiError {
         } else {
             tracing::info!(error = %self, "request refused");
         }
-        HttpResponse::build(self.status).content_type(passcom_shared::problem::CONTENT_TYPE).json(self.problem())
+        let mut res = HttpResponse::build(self.status);
+        res.content_type(passcom_shared::problem::CONTENT_TYPE);
+        if let Some(secs) = self.retry_after {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, secs));
+        }
+        res.json(self.problem())
     }
 }
 

@@ -62,13 +62,19 @@ impl SeatLocks {
         })
     }
 
+    /// `{prefix}:{what}`: any key of this server's namespace.
+    pub fn namespaced(&self, what: &str) -> String {
+        format!("{}:{what}", self.prefix)
+    }
+
     pub fn key(&self, airline: &AirlineCode, segment: &SegmentId, seat: &SeatCode) -> String {
         format!("{}:seat:{airline}:{segment}:{seat}", self.prefix)
     }
 
     /// The shared connection, made on first use so that the server starts (and serves reads)
-    /// while Redis is down. The manager reconnects by itself after that.
-    async fn conn(&self) -> Result<ConnectionManager, redis::RedisError> {
+    /// while Redis is down. The manager reconnects by itself after that. The limits' counters
+    /// share it.
+    pub(crate) async fn conn(&self) -> Result<ConnectionManager, redis::RedisError> {
         let mut slot = self.conn.lock().await;
         if let Some(conn) = slot.as_ref() {
             return Ok(conn.clone());

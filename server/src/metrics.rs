@@ -10,6 +10,7 @@ pub struct Metrics {
     peer_calls: IntCounterVec,
     outbox: IntCounterVec,
     worker_panics: IntCounterVec,
+    handler_panics: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -37,13 +38,18 @@ impl Metrics {
             Opts::new("worker_panics_total", "Background workers that panicked and were restarted"),
             &["worker"],
         )?;
+        let handler_panics = prometheus::IntCounter::new(
+            "http_handler_panics_total",
+            "Requests whose handler panicked (answered 500; no input should reach one)",
+        )?;
+        registry.register(Box::new(handler_panics.clone()))?;
         registry.register(Box::new(worker_panics.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_seconds.clone()))?;
         registry.register(Box::new(bookings.clone()))?;
         registry.register(Box::new(peer_calls.clone()))?;
         registry.register(Box::new(outbox.clone()))?;
-        Ok(Self { registry, requests, request_seconds, bookings, peer_calls, outbox, worker_panics })
+        Ok(Self { registry, requests, request_seconds, bookings, peer_calls, outbox, worker_panics, handler_panics })
     }
 
     /// `route` is a route pattern or a fixed word, never a raw path; a method outside HTTP's
@@ -70,6 +76,10 @@ impl Metrics {
 
     pub fn worker_panic(&self, worker: &'static str) {
         self.worker_panics.with_label_values(&[worker]).inc();
+    }
+
+    pub fn handler_panic(&self) {
+        self.handler_panics.inc();
     }
 
     pub fn render(&self) -> String {

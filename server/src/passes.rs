@@ -62,10 +62,16 @@ pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -
             passes::passengers.eq(&passengers),
         ))
         .on_conflict(passes::pass_id);
-    match pass.status {
-        PassStatus::Cancelled => insert.do_update().set(passes::status.eq(status)).execute(conn).await?,
-        PassStatus::Confirmed => insert.do_nothing().execute(conn).await?,
-    };
+    insert.do_nothing().execute(conn).await?;
+    if pass.status == PassStatus::Cancelled {
+        // Only the stored pass of this seller and passenger moves, so that no message can
+        // cancel a pass of another seller's by naming its id.
+        let same = passes::table
+            .find(pass.pass_id)
+            .filter(passes::sold_by.eq(pass.sold_by.as_str()))
+            .filter(passes::user_id.eq(replicated.user_id));
+        diesel::update(same).set(passes::status.eq(status)).execute(conn).await?;
+    }
     Ok(())
 }
 

@@ -56,6 +56,7 @@ diesel::table! {
         login -> Text,
         user_id -> Uuid,
         claimed_at -> Timestamptz,
+        claimed_by -> Nullable<Text>,
     }
 }
 

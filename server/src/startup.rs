@@ -24,7 +24,7 @@ use crate::db;
 use crate::federation::Federation;
 use crate::locks::SeatLocks;
 use crate::metrics::Metrics;
-use crate::routes;
+use crate::routes::{self, edge};
 use crate::telemetry::{request_id_and_metrics, PasscomRootSpan};
 use crate::workers::Workers;
 
@@ -61,6 +61,7 @@ impl Application {
         let federation = Federation::new(&settings, &http, keys.clone(), metrics.clone());
         let locks = SeatLocks::new(&settings.redis_url, &settings.redis_prefix, settings.lock_ttl)?;
         let workers = settings.http_workers;
+        let request_timeout = settings.limits.client_request_timeout;
         let catalog_ttl = settings.catalog_ttl;
         let (finished, finished_queue) = mpsc::unbounded_channel();
         let state = web::Data::new(AppState {
@@ -86,11 +87,17 @@ impl Application {
                 .app_data(app_state.clone())
                 .configure(routes::config)
                 .default_service(web::to(routes::not_found))
+                .wrap(from_fn(edge::catch_panics))
+                .wrap(from_fn(edge::body_deadline))
+                .wrap(from_fn(edge::refuse_unknown_query))
                 .wrap(ErrorHandlers::new().default_handler(routes::ensure_problem))
                 .wrap(TracingLogger::<PasscomRootSpan>::new())
                 .wrap(from_fn(request_id_and_metrics))
+                .wrap(from_fn(edge::head_as_get))
         })
         .workers(workers.max(1))
+        .client_request_timeout(request_timeout)
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
         .shutdown_timeout(5)
         .listen(listener)?
         .run();

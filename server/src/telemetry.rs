@@ -20,8 +20,22 @@ use crate::app::AppState;
 /// Installs the global subscriber once; later calls (more servers in one test process) are no-ops.
 pub fn init(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    // Colours only on a terminal: in a file they are escape sequences among the text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi);
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    // One escaped line per panic, never a backtrace: one request that reached a panic wrote
+    // 286 KB of backtrace, so a hundred of them flooded the log and the memory.
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        tracing::error!(panic = %message.escape_debug(), %location, "panicked (a request gets a 500; a worker restarts)");
+    }));
 }
 
 #[derive(Debug, Clone)]

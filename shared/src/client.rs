@@ -8,10 +8,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::api::SegmentDetail;
+use crate::api::{Account, Pass, SegmentDetail};
 use crate::internal::{
-    CityBatch, DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, ReplicationReceipt, SeatsChanged,
-    SegmentBatch, SegmentFilter,
+    CancelRequest, CityBatch, DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, ReplicationReceipt,
+    SeatsChanged, SegmentBatch, SegmentFilter,
 };
 use crate::{Problem, SegmentId};
 
@@ -135,6 +135,16 @@ impl PeerClient {
 
     pub async fn decision(&self, ctx: CallContext, booking_id: Uuid) -> Result<DecisionBody, PeerError> {
         self.call::<(), _>(ctx, Method::GET, &format!("/internal/v1/bookings/{booking_id}/decision"), None).await
+    }
+
+    /// The account `user_id`, if this airline has it.
+    pub async fn account(&self, ctx: CallContext, user_id: Uuid) -> Result<Account, PeerError> {
+        self.call::<(), _>(ctx, Method::GET, &format!("/internal/v1/accounts/{user_id}"), None).await
+    }
+
+    /// Asks the airline that sold the pass to cancel it; answers the cancelled pass.
+    pub async fn cancel_pass(&self, ctx: CallContext, pass_id: Uuid, req: &CancelRequest) -> Result<Pass, PeerError> {
+        self.call(ctx, Method::POST, &format!("/internal/v1/passes/{pass_id}/cancellation"), Some(req)).await
     }
 }
 

@@ -183,3 +183,66 @@ mod segment_ids {
         assert!(SegmentIds::parse("A,../x").is_err());
     }
 }
+
+/// Every parser of outside input, fed anything: it never panics, and accepts exactly the
+/// documented grammar (checked against a second, character-by-character reading of it).
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn seat_grammar(s: &str) -> bool {
+        let chars: Vec<char> = s.chars().collect();
+        match chars.split_last() {
+            Some((letter, row)) => {
+                letter.is_ascii_uppercase()
+                    && (1..=3).contains(&row.len())
+                    && row.iter().all(char::is_ascii_digit)
+                    && row[0] != '0'
+            }
+            None => false,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn seats_accept_exactly_their_grammar(s in "\\PC{0,6}|[0-9]{0,4}[A-Za-z\u{e9}\u{1F600}]{0,2}") {
+            prop_assert_eq!(SeatCode::parse(&s).is_ok(), seat_grammar(&s), "{:?}", s);
+        }
+
+        #[test]
+        fn every_seat_of_the_grammar_is_accepted(s in "[1-9][0-9]{0,2}[A-Z]") {
+            prop_assert_eq!(SeatCode::parse(&s).map(|c| c.to_string()), Ok(s));
+        }
+
+        #[test]
+        fn airline_codes_accept_exactly_their_grammar(s in "\\PC{0,10}|[a-z0-9]{0,9}") {
+            let grammar = (1..=8).contains(&s.chars().count()) && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+            prop_assert_eq!(AirlineCode::parse(&s).is_ok(), grammar, "{:?}", s);
+        }
+
+        #[test]
+        fn segment_ids_accept_exactly_their_grammar(s in "\\PC{0,70}|[A-Za-z0-9-]{0,66}") {
+            let grammar = (1..=64).contains(&s.chars().count()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            prop_assert_eq!(SegmentId::parse(&s).is_ok(), grammar, "{:?}", s);
+        }
+
+        #[test]
+        fn id_lists_take_one_to_six_valid_ids(ids in prop::collection::vec("[A-Za-z0-9-]{1,8}|\\PC{0,3}", 0..9)) {
+            let raw = ids.join(",");
+            let grammar = !ids.is_empty()
+                && ids.len() <= MAX_LEGS
+                && ids.iter().all(|id| SegmentId::parse(id).is_ok());
+            prop_assert_eq!(SegmentIds::parse(&raw).is_ok(), grammar, "{:?}", raw);
+        }
+
+        #[test]
+        fn ids_survive_json_of_anything(s in "\\PC{0,20}") {
+            let json = serde_json::to_string(&s).unwrap_or_default();
+            let _ = serde_json::from_str::<SeatCode>(&json);
+            let _ = serde_json::from_str::<SegmentIds>(&json);
+            let _ = serde_json::from_str::<AirlineCode>(&json);
+        }
+    }
+}

@@ -189,3 +189,11 @@ pub struct SegmentBatch {
 pub struct CityBatch {
     pub cities: Vec<String>,
 }
+
+/// A passenger's cancellation, forwarded to the airline that sold the pass (the only one that
+/// cancels it) with the passenger's own token as proof that they asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    pub passenger_token: String,
+}

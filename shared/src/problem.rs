@@ -34,6 +34,10 @@ pub enum Code {
     RequestInProgress,
     IdempotencyKeyReused,
     BookingTimedOut,
+    TooManyRequests,
+    SeatLimitReached,
+    RequestTimeout,
+    HeadersTooLarge,
     Internal,
     #[serde(other)]
     PeerError,
@@ -53,10 +57,17 @@ impl Code {
             Code::Forbidden => 403,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
-            Code::SeatTaken | Code::SeatLocked | Code::LoginTaken | Code::RequestInProgress => 409,
+            Code::RequestTimeout => 408,
+            Code::SeatTaken
+            | Code::SeatLocked
+            | Code::LoginTaken
+            | Code::RequestInProgress
+            | Code::SeatLimitReached => 409,
             Code::PayloadTooLarge => 413,
             Code::UnsupportedMediaType => 415,
             Code::IdempotencyKeyReused => 422,
+            Code::TooManyRequests => 429,
+            Code::HeadersTooLarge => 431,
             Code::Internal => 500,
             Code::PeerError => 502,
             Code::AirlineUnavailable
@@ -90,6 +101,10 @@ impl Code {
             Code::RequestInProgress => "request_in_progress",
             Code::IdempotencyKeyReused => "idempotency_key_reused",
             Code::BookingTimedOut => "booking_timed_out",
+            Code::TooManyRequests => "too_many_requests",
+            Code::SeatLimitReached => "seat_limit_reached",
+            Code::RequestTimeout => "request_timeout",
+            Code::HeadersTooLarge => "headers_too_large",
             Code::Internal => "internal",
             Code::PeerError => "peer_error",
         }
@@ -143,7 +158,15 @@ mod tests {
         assert_eq!(serde_json::to_string(&Code::SeatTaken).unwrap(), "\"seat_taken\"");
         assert_eq!(serde_json::from_str::<Code>("\"idempotency_key_reused\"").unwrap(), Code::IdempotencyKeyReused);
         assert_eq!(serde_json::from_str::<Code>("\"brand_new_code\"").unwrap(), Code::PeerError);
-        for code in [Code::SeatLocked, Code::BookingTimedOut, Code::DatabaseUnavailable] {
+        for code in [
+            Code::SeatLocked,
+            Code::BookingTimedOut,
+            Code::DatabaseUnavailable,
+            Code::TooManyRequests,
+            Code::SeatLimitReached,
+            Code::RequestTimeout,
+            Code::HeadersTooLarge,
+        ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }
     }

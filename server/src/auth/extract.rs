@@ -4,20 +4,28 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use passcom_shared::client::PeerError;
 use passcom_shared::AirlineCode;
 use uuid::Uuid;
 
-use super::tokens;
+use super::tokens::{self, PassengerClaims};
+use crate::accounts;
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::federation::Owner;
+use crate::telemetry::RequestId;
 
-/// A passenger, from a token issued by any airline of the federation.
-#[derive(Debug, Clone)]
+/// A passenger, from a token issued by any airline of the federation. Not `Debug`: it carries
+/// the token, which must never reach a log.
+#[derive(Clone)]
 pub struct Passenger {
     pub user_id: Uuid,
     pub login: String,
     pub issuer: String,
+    /// The bearer token itself: forwarded as the passenger's proof when a cancellation goes to
+    /// the airline that sold the pass.
+    pub token: String,
 }
 
 /// Another airline's server, from a service token it signed.
@@ -65,11 +73,44 @@ impl FromRequest for Passenger {
     type Future = Verified<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let request_id = req.extensions().get::<RequestId>().cloned().unwrap_or_else(RequestId::generate);
         verified(req, |state, token| async move {
-            let claims = tokens::verify_passenger(&state.keys, &token).await?;
-            tracing::Span::current().record("user_id", tracing::field::display(claims.sub));
-            Ok(Passenger { user_id: claims.sub, login: claims.login, issuer: claims.iss })
+            let passenger = passenger(&state, &request_id.0, &token).await?;
+            tracing::Span::current().record("user_id", tracing::field::display(passenger.user_id));
+            Ok(passenger)
         })
+    }
+}
+
+/// The passenger a token names: signed by an airline of the federation, and naming an account.
+pub async fn passenger(state: &AppState, request_id: &str, token: &str) -> Result<Passenger, ApiError> {
+    let max_ttl = state.settings.token_ttl;
+    let claims = tokens::verify_passenger(&state.keys, token, max_ttl, |claims| async move {
+        account_exists(state, request_id, &claims).await.map(|()| claims)
+    })
+    .await?;
+    Ok(Passenger { user_id: claims.sub, login: claims.login, issuer: claims.iss, token: token.to_owned() })
+}
+
+/// A token's `sub` must be an account. One registered a moment ago at another airline may not
+/// have arrived here yet: the airline that issued the token (where the passenger logged in, so
+/// where the account is) is asked before the token is refused.
+async fn account_exists(state: &AppState, request_id: &str, claims: &PassengerClaims) -> Result<(), ApiError> {
+    let unknown = || ApiError::unauthorized("the token names no account of this federation");
+    if accounts::account(&mut *state.pool.get().await?, claims.sub).await?.is_some() {
+        return Ok(());
+    }
+    let issuer = AirlineCode::parse(&claims.iss).map_err(|_| unknown())?;
+    match state.federation.owner(&issuer) {
+        Some(Owner::Peer(peer)) => match peer.account(request_id, claims.sub).await {
+            Ok(account) if account.user_id == claims.sub => Ok(()),
+            Ok(_) | Err(PeerError::Refused(_)) => Err(unknown()),
+            Err(PeerError::Unreachable(_)) => Err(ApiError::airline_unavailable(
+                &issuer,
+                format!("airline {issuer}, which issued the token, cannot confirm its account right now"),
+            )),
+        },
+        Some(Owner::Here) | None => Err(unknown()),
     }
 }
 

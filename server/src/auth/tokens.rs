@@ -1,6 +1,9 @@
 //! Passenger and service tokens: EdDSA JWTs whose `kid` and `iss` are the signing airline.
 //! The two kinds differ by audience, so neither can stand in for the other.
 
+use std::future::Future;
+use std::time::Duration;
+
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use passcom_shared::internal::{PASSENGER_AUDIENCE, SERVICE_AUDIENCE};
@@ -8,7 +11,7 @@ use passcom_shared::AirlineCode;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::claims::LEEWAY_SECS;
+use super::claims::{Expiring, LEEWAY_SECS};
 pub use super::claims::{PassengerClaims, ServiceClaims};
 use super::keys::{KeyError, KeyRing, SigningKey};
 use crate::error::ApiError;
@@ -47,20 +50,42 @@ pub fn issue_service(key: &SigningKey) -> Result<String, ApiError> {
     jsonwebtoken::encode(&header(key), &claims, key.encoding()).map_err(ApiError::internal)
 }
 
-pub async fn verify_passenger(keys: &KeyRing, token: &str) -> Result<PassengerClaims, ApiError> {
-    keys.seen_passengers.get_or_verify(token, || verify(keys, token, PASSENGER_AUDIENCE)).await
+/// The claims of a passenger token, once `known` (which checks that `sub` names an account)
+/// accepts them; both checks are remembered with the token. A token may live at most
+/// `max_ttl` (this airline's own token lifetime) from now.
+pub async fn verify_passenger<Fut>(
+    keys: &KeyRing,
+    token: &str,
+    max_ttl: Duration,
+    known: impl FnOnce(PassengerClaims) -> Fut,
+) -> Result<PassengerClaims, ApiError>
+where
+    Fut: Future<Output = Result<PassengerClaims, ApiError>>,
+{
+    keys.seen_passengers
+        .get_or_verify(token, || async { known(verify(keys, token, PASSENGER_AUDIENCE, max_ttl).await?).await })
+        .await
 }
 
 /// Returns the calling airline.
 pub async fn verify_service(keys: &KeyRing, token: &str) -> Result<AirlineCode, ApiError> {
-    let claims = keys.seen_services.get_or_verify(token, || verify(keys, token, SERVICE_AUDIENCE)).await?;
+    let max_ttl = Duration::from_secs(SERVICE_TOKEN_TTL_SECS.unsigned_abs());
+    let check = || verify(keys, token, SERVICE_AUDIENCE, max_ttl);
+    let claims: ServiceClaims = keys.seen_services.get_or_verify(token, check).await?;
     AirlineCode::parse(&claims.iss).map_err(|_| ApiError::unauthorized("the service token names no airline"))
 }
 
-async fn verify<C: DeserializeOwned>(keys: &KeyRing, token: &str, audience: &str) -> Result<C, ApiError> {
+/// Details name what is wrong with a token in our words: a library's own message would show
+/// its internals (and parts of the token) to the client.
+async fn verify<C: DeserializeOwned + Expiring>(
+    keys: &KeyRing,
+    token: &str,
+    audience: &str,
+    max_ttl: Duration,
+) -> Result<C, ApiError> {
     // `decode_header` rejects `alg: none` and anything that is not a JWT at all.
     let header = jsonwebtoken::decode_header(token)
-        .map_err(|e| ApiError::unauthorized(format!("the bearer token is not a valid JWT: {e}")))?;
+        .map_err(|_| ApiError::unauthorized("the bearer token is not a well-formed JWT"))?;
     if header.alg != Algorithm::EdDSA {
         return Err(ApiError::unauthorized(format!("tokens are signed with EdDSA, not {:?}", header.alg)));
     }
@@ -76,16 +101,52 @@ async fn verify<C: DeserializeOwned>(keys: &KeyRing, token: &str, audience: &str
     validation.set_audience(&[audience]);
     validation.set_issuer(&[&kid]);
     validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    validation.validate_nbf = true;
     validation.leeway = LEEWAY_SECS;
-    jsonwebtoken::decode::<C>(token, &key, &validation).map(|data| data.claims).map_err(|e| {
+    let claims = jsonwebtoken::decode::<C>(token, &key, &validation).map(|data| data.claims).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind;
-        let why = match e.kind() {
-            ErrorKind::ExpiredSignature => "the token has expired".to_owned(),
-            ErrorKind::InvalidAudience => "the token is not meant for this API".to_owned(),
-            ErrorKind::InvalidSignature => "the token's signature is invalid".to_owned(),
-            ErrorKind::InvalidIssuer => "the token's issuer does not match its key".to_owned(),
-            other => format!("the token is invalid: {other:?}"),
-        };
-        ApiError::unauthorized(why)
-    })
+        ApiError::unauthorized(match e.kind() {
+            ErrorKind::ExpiredSignature => "the token has expired",
+            ErrorKind::ImmatureSignature => "the token is not valid yet (`nbf` is in the future)",
+            ErrorKind::InvalidAudience => "the token is not meant for this API",
+            ErrorKind::InvalidSignature => "the token's signature is invalid",
+            ErrorKind::InvalidIssuer => "the token's issuer does not match its key",
+            ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim (`exp`, `aud`, `iss`, `sub`)",
+            _ => "the token's claims are not well-formed",
+        })
+    })?;
+    let latest = Utc::now().timestamp().saturating_add(max_ttl.as_secs().saturating_add(LEEWAY_SECS) as i64);
+    if claims.exp() > latest {
+        return Err(ApiError::unauthorized("the token claims to be valid for longer than any token is issued for"));
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod properties {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn ring() -> KeyRing {
+        let path = std::env::temp_dir().join(format!("passcom-prop-{}.pem", Uuid::new_v4().simple()));
+        let own = SigningKey::load_or_generate(&path, AirlineCode::parse("a").unwrap()).unwrap();
+        let _ = std::fs::remove_file(path);
+        KeyRing::new(own, HashMap::new(), reqwest::Client::new())
+    }
+
+    proptest! {
+        /// Whatever a bearer token holds (random text, or three dot-separated base64-ish
+        /// parts), checking it ends in a refusal that names no library internals.
+        #[test]
+        fn any_token_string_is_refused_plainly(token in "\\PC{0,40}|[A-Za-z0-9_-]{0,40}\\.[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,40}") {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let keys = ring();
+            let refused = rt.block_on(verify_service(&keys, &token)).unwrap_err();
+            let detail = refused.problem().detail;
+            prop_assert!(!detail.contains("Error(") && !detail.contains("Base64"), "{}", detail);
+        }
+    }
 }

@@ -21,6 +21,7 @@ use super::participant::{self, HoldError};
 use super::{log, owners};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::limits;
 use crate::locks::LockError;
 use crate::passes;
 use crate::replication::outbox::{self, To};
@@ -47,6 +48,8 @@ pub async fn book(
             return Ok(earlier);
         }
     }
+    // Replays above are free; every new attempt counts.
+    limits::booking_started(state, user_id).await?;
     // 1. Validate.
     let itinerary = Itinerary::resolve(state, request_id, &request).await?;
     let booking = Booking { id: Uuid::now_v7(), user_id, request_id, key: key.as_ref() };
@@ -123,6 +126,7 @@ async fn sell_locally(state: &AppState, booking: &Booking<'_>, pass: &Pass, itin
             if let Some(key) = booking.key {
                 idempotency::claim(conn, booking.user_id, key, booking.id).await?;
             }
+            limits::within_seat_cap(conn, booking.user_id, &pass.legs, state.settings.limits.seats_per_flight).await?;
             participant::take(conn, booking.id, own, &seats, None).await.map_err(|e| e.refusal(own, |i| group[i].0))?;
             record_pass(state, conn, booking.user_id, pass).await
         }
@@ -225,6 +229,8 @@ async fn decide(state: &AppState, booking: &Booking<'_>, pass: &Pass, local: Opt
     let mut conn = state.pool.get().await?;
     let decided = outbox::transaction(state, &mut conn, |conn| {
         async move {
+            let cap = state.settings.limits.seats_per_flight;
+            limits::within_seat_cap(conn, booking.user_id, &pass.legs, cap).await.map_err(DecisionError::Refused)?;
             if !log::commit(conn, booking.id).await? {
                 return Ok(Decided::Abandoned);
             }

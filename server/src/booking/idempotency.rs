@@ -28,11 +28,17 @@ impl FromRequest for KeyHeader {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let Some(raw) = req.headers().get("idempotency-key") else { return ready(Ok(KeyHeader(None))) };
-        let valid = (1..=255).contains(&raw.len()) && raw.as_bytes().iter().all(u8::is_ascii_graphic);
-        ready(match raw.to_str() {
-            Ok(key) if valid => Ok(KeyHeader(Some(key.to_owned()))),
+        ready(KeyHeader::parse(raw.as_bytes()).map(|key| KeyHeader(Some(key))))
+    }
+}
+
+impl KeyHeader {
+    fn parse(raw: &[u8]) -> Result<String, ApiError> {
+        let valid = (1..=255).contains(&raw.len()) && raw.iter().all(u8::is_ascii_graphic);
+        match std::str::from_utf8(raw) {
+            Ok(key) if valid => Ok(key.to_owned()),
             _ => Err(ApiError::new(Code::InvalidHeader, "`Idempotency-Key` must be 1-255 visible ASCII characters")),
-        })
+        }
     }
 }
 
@@ -176,4 +182,24 @@ pub async fn remember(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn keys_are_1_to_255_visible_ascii_characters(raw in prop::collection::vec(any::<u8>(), 0..260)) {
+            let grammar = (1..=255).contains(&raw.len()) && raw.iter().all(|b| (b'!'..=b'~').contains(b));
+            prop_assert_eq!(KeyHeader::parse(&raw).is_ok(), grammar);
+        }
+
+        #[test]
+        fn every_key_of_the_grammar_is_kept_as_sent(key in "[!-~]{1,255}") {
+            prop_assert_eq!(KeyHeader::parse(key.as_bytes()).ok(), Some(key));
+        }
+    }
 }

@@ -92,6 +92,9 @@ impl QueryFragment<Pg> for TakeSeat {
         out.push_bind_param::<Text, _>(&self.seat)?;
         push_words(&mut out, &[" AND (status = '", AVAILABLE, "' OR (status = '", HELD, "' AND booking_id = "]);
         out.push_bind_param::<SqlUuid, _>(&self.booking_id)?;
+        // A repeat of a hold, never another airline's hold taken over by reusing its booking id.
+        out.push_sql(" AND coordinator = ");
+        out.push_bind_param::<Text, _>(&self.coordinator)?;
         out.push_sql(")) AND (SELECT g.departs_at > now() FROM segments g WHERE g.segment_id = ");
         out.push_bind_param::<Text, _>(&self.segment_id)?;
         out.push_sql(")");
@@ -228,7 +231,8 @@ pub async fn abort(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<&A
     FinishHolds { booking_id, sell: false, coordinator: by.map(ToString::to_string) }.execute(conn).await
 }
 
-/// Carries out a coordinator's outcome (or a cancellation's release).
+/// Carries out a coordinator's outcome (or a cancellation's release); with `by`, only on the
+/// seats taken for that coordinator.
 pub async fn finish(
     conn: &mut AsyncPgConnection,
     booking_id: Uuid,
@@ -238,19 +242,24 @@ pub async fn finish(
     match action {
         FinishAction::Commit => commit(conn, booking_id, by).await,
         FinishAction::Abort => abort(conn, booking_id, by).await,
-        FinishAction::Release => release(conn, booking_id).await,
+        FinishAction::Release => release(conn, booking_id, by).await,
     }
 }
 
-/// Frees every seat of a cancelled pass, held or sold (a seat with a booking is never available).
-pub async fn release(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<usize> {
+/// Frees every seat of a cancelled pass, held or sold (a seat with a booking is never
+/// available); with `by`, only seats its seller `by` took, since only the seller cancels.
+pub async fn release(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<&AirlineCode>) -> QueryResult<usize> {
     let freed = (
         seats::status.eq(SeatStatus::Available),
         seats::booking_id.eq(None::<Uuid>),
         seats::held_until.eq(None::<DateTime<Utc>>),
         seats::coordinator.eq(None::<String>),
     );
-    diesel::update(seats::table.filter(seats::booking_id.eq(booking_id))).set(freed).execute(conn).await
+    let seats_of = seats::table.filter(seats::booking_id.eq(booking_id));
+    match by {
+        Some(by) => diesel::update(seats_of.filter(seats::coordinator.eq(by.as_str()))).set(freed).execute(conn).await,
+        None => diesel::update(seats_of).set(freed).execute(conn).await,
+    }
 }
 
 /// Bookings with a hold past its deadline, and the coordinator to ask about each.

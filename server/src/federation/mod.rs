@@ -9,11 +9,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use passcom_shared::api::{PeerStatus, SegmentDetail};
+use passcom_shared::api::{Account, Pass, PeerStatus, SegmentDetail};
 use passcom_shared::client::{CallContext, FinishAction, PeerClient, PeerError};
 use passcom_shared::internal::{
-    CityBatch, DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, ReplicationReceipt, SeatsChanged,
-    SegmentBatch, SegmentFilter,
+    CancelRequest, CityBatch, DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, ReplicationReceipt,
+    SeatsChanged, SegmentBatch, SegmentFilter,
 };
 use passcom_shared::{AirlineCode, SegmentId};
 use uuid::Uuid;
@@ -130,6 +130,14 @@ impl Peer {
 
     pub async fn decision(&self, request_id: &str, booking_id: Uuid) -> Result<DecisionBody, PeerError> {
         self.call("decision", request_id, |client, ctx| client.decision(ctx, booking_id)).await
+    }
+
+    pub async fn account(&self, request_id: &str, user_id: Uuid) -> Result<Account, PeerError> {
+        self.call("account", request_id, |client, ctx| client.account(ctx, user_id)).await
+    }
+
+    pub async fn cancel_pass(&self, request_id: &str, pass_id: Uuid, req: &CancelRequest) -> Result<Pass, PeerError> {
+        self.call("cancel_pass", request_id, |client, ctx| client.cancel_pass(ctx, pass_id, req)).await
     }
 
     pub fn status(&self) -> PeerStatus {

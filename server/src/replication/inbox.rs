@@ -1,6 +1,11 @@
 //! The receiving side of replication: checks a peer's batch and applies it in one transaction,
 //! in order. It sits above the domain modules it writes through (accounts, passes, seats), so
 //! that the outbox, which only stores and forwards, imports none of them.
+//!
+//! A valid service token proves which airline sent a batch, not that it may write what it
+//! carries: an account arrives only from its home airline, a pass (or its cancellation) only
+//! from its seller, and a release frees only the seats its sender sold. Anything else refuses
+//! the whole batch with a 403.
 
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -16,17 +21,36 @@ use crate::passes;
 
 pub async fn receive(state: &AppState, from: &AirlineCode, batch: &ReplicationBatch) -> ApiResult<ReplicationReceipt> {
     for message in &batch.messages {
-        match message {
-            Replicated::Account(account) => drop(Login::parse(&account.login)?),
-            Replicated::Pass(pass) if pass.pass.legs.is_empty() || pass.pass.legs.len() > MAX_LEGS => {
-                return Err(ApiError::invalid_body(format!("a pass has 1 to {MAX_LEGS} legs")));
-            }
-            _ => {}
-        }
+        check(from, message)?;
     }
     let mut conn = state.pool.get().await?;
     let (applied, refused) = apply(&mut conn, from, batch).await?;
     Ok(ReplicationReceipt { applied, refused })
+}
+
+/// The shape of a message, and whether `from` may send it at all.
+fn check(from: &AirlineCode, message: &Replicated) -> ApiResult<()> {
+    match message {
+        Replicated::Account(account) => {
+            Login::parse(&account.login)?;
+            if account.home_airline != *from {
+                return Err(ApiError::forbidden(
+                    "an account is replicated only by the airline where it was registered",
+                ));
+            }
+        }
+        Replicated::Pass(pass) => {
+            if pass.pass.legs.is_empty() || pass.pass.legs.len() > MAX_LEGS {
+                return Err(ApiError::invalid_body(format!("a pass has 1 to {MAX_LEGS} legs")));
+            }
+            if pass.pass.sold_by != *from {
+                return Err(ApiError::forbidden("a pass and its cancellation come only from the airline that sold it"));
+            }
+        }
+        // Which seats a release may free is known only from the seats themselves.
+        Replicated::Release { .. } => {}
+    }
+    Ok(())
 }
 
 /// A message that cannot apply (an account whose login another user holds here) is refused and
@@ -35,15 +59,21 @@ async fn apply(
     conn: &mut AsyncPgConnection,
     from: &AirlineCode,
     batch: &ReplicationBatch,
-) -> diesel::QueryResult<(usize, usize)> {
-    conn.transaction::<_, diesel::result::Error, _>(|conn| {
+) -> ApiResult<(usize, usize)> {
+    conn.transaction::<_, ApiError, _>(|conn| {
         async move {
             let (mut applied, mut refused) = (0, 0);
             for message in &batch.messages {
                 let ok = match message {
                     Replicated::Account(account) => accounts::insert_account(conn, account).await?,
                     Replicated::Pass(pass) => passes::upsert(conn, pass).await.map(|()| true)?,
-                    Replicated::Release { booking_id } => participant::release(conn, *booking_id).await.map(|_| true)?,
+                    Replicated::Release { booking_id } => {
+                        let freed = participant::release(conn, *booking_id, Some(from)).await?;
+                        if freed == 0 && participant::coordinated_by_another(conn, *booking_id, from).await? {
+                            return Err(ApiError::forbidden("only the airline that sold a pass releases its seats"));
+                        }
+                        true
+                    }
                 };
                 if ok {
                     applied += 1;

@@ -1,6 +1,6 @@
 //! `/api/v1/accounts`, `/api/v1/sessions`, `/api/v1/me`.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use passcom_shared::api::{Account, Credentials, Session};
 use passcom_shared::Problem;
 
@@ -31,9 +31,16 @@ pub(super) async fn register(
 }
 
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = Credentials,
-    responses((status = 200, body = Session), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_body`"), (status = 413, body = Problem, content_type = "application/problem+json", description = "`payload_too_large`"), (status = 415, body = Problem, content_type = "application/problem+json", description = "`unsupported_media_type`"), (status = 401, body = Problem, content_type = "application/problem+json", description = "`bad_credentials`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
-pub(super) async fn login(state: web::Data<AppState>, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {
-    let session = accounts::login(&state, body.into_inner()).await?;
+    responses((status = 200, body = Session), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_body`"), (status = 413, body = Problem, content_type = "application/problem+json", description = "`payload_too_large`"), (status = 415, body = Problem, content_type = "application/problem+json", description = "`unsupported_media_type`"), (status = 401, body = Problem, content_type = "application/problem+json", description = "`bad_credentials`"), (status = 429, body = Problem, content_type = "application/problem+json", description = "`too_many_requests`, with `Retry-After`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
+pub(super) async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<Credentials>,
+) -> ApiResult<HttpResponse> {
+    // The connection's own address: a forwarding header is the client's word and would let
+    // it pick a fresh allowance per request.
+    let address = req.peer_addr().map(|a| a.ip());
+    let session = accounts::login(&state, body.into_inner(), address).await?;
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(session))
 }
 

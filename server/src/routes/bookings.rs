@@ -84,9 +84,10 @@ pub(super) async fn get_pass(
     responses((status = 200, body = Pass, description = "the pass, cancelled (again: the same answer)"), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_path`"), (status = 401, body = Problem, content_type = "application/problem+json", description = "`unauthorized`"), (status = 404, body = Problem, content_type = "application/problem+json", description = "`not_found`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
 pub(super) async fn cancel_pass(
     state: web::Data<AppState>,
+    rid: RequestId,
     passenger: Passenger,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let pass = cancel::cancel(&state, passenger.user_id, path.into_inner()).await?;
+    let pass = cancel::cancel(&state, &rid.0, &passenger, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(pass))
 }

@@ -268,3 +268,33 @@ where
 fn json_body(body: web::Bytes) -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(body)
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any query string reads as a query or is refused; a key the route does not know is
+        /// always refused.
+        #[test]
+        fn query_strings_never_panic_and_unknown_keys_are_refused(
+            key in "[a-z_]{1,12}|\\PC{1,6}",
+            value in "\\PC{0,20}|%[0-9A-Fa-f]{2}|%[^0-9]{0,2}",
+        ) {
+            let raw = format!("{key}={value}");
+            let segments = web::Query::<SegmentQuery>::from_query(&raw);
+            let routes = web::Query::<RoutesQuery>::from_query(&raw);
+            let segment_keys = ["origin", "destination", "airline", "date", "from", "to", "limit", "cursor"];
+            if !segment_keys.contains(&key.as_str()) {
+                prop_assert!(segments.is_err(), "{:?}", raw);
+            }
+            let route_keys = ["origin", "destination", "date", "passengers", "max_legs", "limit", "sort"];
+            if !route_keys.contains(&key.as_str()) {
+                prop_assert!(routes.is_err(), "{:?}", raw);
+            }
+            let _ = city("origin", Some(value));
+        }
+    }
+}

@@ -4,19 +4,20 @@
 use actix_web::{web, HttpResponse};
 use passcom_shared::client::FinishAction;
 use passcom_shared::internal::{
-    CityBatch, DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, SeatsChanged, SegmentBatch,
-    SegmentFilter, MAX_REPLICATION_BODY,
+    CancelRequest, CityBatch, DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, SeatsChanged,
+    SegmentBatch, SegmentFilter, MAX_REPLICATION_BODY,
 };
 use passcom_shared::{SegmentId, MAX_LEGS};
 use uuid::Uuid;
 
-use crate::accounts::{self, Login};
+use crate::accounts::{self, Login, Released};
 use crate::app::AppState;
-use crate::auth::ServiceCaller;
-use crate::booking::{log, participant};
+use crate::auth::{extract, ServiceCaller};
+use crate::booking::{cancel, log, participant};
 use crate::catalog::local;
 use crate::error::{ApiError, ApiResult};
 use crate::replication::inbox;
+use crate::telemetry::RequestId;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -33,7 +34,9 @@ pub fn config(cfg: &mut web::ServiceConfig) {
             )
             .route("/holds", web::post().to(hold))
             .route("/holds/{booking_id}/{action}", web::post().to(finish))
-            .route("/bookings/{booking_id}/decision", web::get().to(decision)),
+            .route("/bookings/{booking_id}/decision", web::get().to(decision))
+            .route("/accounts/{user_id}", web::get().to(account))
+            .route("/passes/{pass_id}/cancellation", web::post().to(cancel_pass)),
     );
 }
 
@@ -63,13 +66,13 @@ async fn segment(state: web::Data<AppState>, _: ServiceCaller, path: web::Path<S
 
 async fn claim_login(
     state: web::Data<AppState>,
-    _: ServiceCaller,
+    caller: ServiceCaller,
     body: web::Json<LoginClaim>,
 ) -> ApiResult<HttpResponse> {
     let claim = body.into_inner();
     let login = Login::parse(&claim.login)?;
     let mut conn = state.pool.get().await?;
-    if accounts::claim_locally(&mut conn, &claim).await? {
+    if accounts::claim_locally(&mut conn, &claim, &caller.airline).await? {
         Ok(HttpResponse::Ok().json(claim))
     } else {
         Err(accounts::login_taken(&login))
@@ -78,13 +81,15 @@ async fn claim_login(
 
 async fn release_login(
     state: web::Data<AppState>,
-    _: ServiceCaller,
+    caller: ServiceCaller,
     body: web::Json<LoginClaim>,
 ) -> ApiResult<HttpResponse> {
     let claim = body.into_inner();
     let mut conn = state.pool.get().await?;
-    accounts::release_locally(&mut conn, &claim).await?;
-    Ok(HttpResponse::Ok().json(claim))
+    match accounts::release_locally(&mut conn, &claim, &caller.airline).await? {
+        Released::Done => Ok(HttpResponse::Ok().json(claim)),
+        Released::NotYours => Err(ApiError::forbidden("only the airline that claimed a login may release the claim")),
+    }
 }
 
 async fn replicate(
@@ -123,14 +128,11 @@ async fn finish(
 ) -> ApiResult<HttpResponse> {
     let (booking_id, action) = path.into_inner();
     let mut conn = state.pool.get().await?;
-    // Any airline may release a cancelled pass (it can be cancelled anywhere), but only the
-    // coordinator decides a booking: a decision only touches the seats held for its sender.
+    // Only the coordinator decides a booking, and only it (the pass's seller) releases a
+    // cancelled one: every action touches only the seats taken for the caller.
     let seats = participant::finish(&mut conn, booking_id, action, Some(&caller.airline)).await?;
-    let intruder = seats == 0
-        && action != FinishAction::Release
-        && participant::coordinated_by_another(&mut conn, booking_id, &caller.airline).await?;
-    if intruder {
-        return Err(ApiError::forbidden("only the booking's coordinator may commit or abort it"));
+    if seats == 0 && participant::coordinated_by_another(&mut conn, booking_id, &caller.airline).await? {
+        return Err(ApiError::forbidden("only the booking's coordinator may commit, abort or release its seats"));
     }
     Ok(HttpResponse::Ok().json(SeatsChanged { booking_id, seats: seats as u64 }))
 }
@@ -140,4 +142,26 @@ async fn decision(state: web::Data<AppState>, _: ServiceCaller, path: web::Path<
     let mut conn = state.pool.get().await?;
     let decision = log::decision(&mut conn, booking_id).await?;
     Ok(HttpResponse::Ok().json(DecisionBody { booking_id, decision }))
+}
+
+async fn account(state: web::Data<AppState>, _: ServiceCaller, path: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
+    let account =
+        accounts::account(&mut conn, path.into_inner()).await?.ok_or_else(|| ApiError::not_found("no such account"))?;
+    Ok(HttpResponse::Ok().json(account))
+}
+
+/// A cancellation forwarded by another airline: the passenger's own token, not the caller's
+/// word, says who asks, and only a pass sold here is cancelled here.
+async fn cancel_pass(
+    state: web::Data<AppState>,
+    caller: ServiceCaller,
+    rid: RequestId,
+    path: web::Path<Uuid>,
+    body: web::Json<CancelRequest>,
+) -> ApiResult<HttpResponse> {
+    let passenger = extract::passenger(&state, &rid.0, &body.passenger_token).await?;
+    let pass = cancel::cancel_here(&state, passenger.user_id, path.into_inner()).await?;
+    tracing::info!(from = %caller.airline, pass_id = %pass.pass_id, "cancelled a pass at the passenger's request");
+    Ok(HttpResponse::Ok().json(pass))
 }

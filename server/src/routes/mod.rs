@@ -4,6 +4,7 @@
 mod accounts;
 mod bookings;
 mod catalog;
+pub mod edge;
 mod internal;
 mod openapi;
 mod ops;
@@ -50,17 +51,36 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
         JsonPayloadError::ContentType => {
             ApiError::new(Code::UnsupportedMediaType, "the body must be JSON with `Content-Type: application/json`")
         }
+        JsonPayloadError::Payload(e) if edge::is_body_timeout(e) => {
+            ApiError::new(Code::RequestTimeout, "the body was not sent in time")
+        }
         JsonPayloadError::Deserialize(e) if e.is_data() => {
-            ApiError::invalid_body(format!("the body does not fit: {e}"))
+            ApiError::invalid_body(format!("the body does not fit: {}", without_values(&e.to_string())))
         }
         JsonPayloadError::Deserialize(e) => ApiError::invalid_body(format!("the body is not valid JSON: {e}")),
-        other => ApiError::invalid_body(format!("the body could not be read: {other}")),
+        _ => ApiError::invalid_body("the body could not be read"),
     };
     api.into()
 }
 
+/// serde's message without the value it quotes: `invalid type: integer `12345678`, expected a
+/// string` would echo a numeric password back (and into the log).
+fn without_values(message: &str) -> String {
+    let quotes_a_value = ["invalid type", "invalid value", "invalid length"].iter().any(|p| message.starts_with(p));
+    match message.split_once(", expected ") {
+        Some((what, expected)) if quotes_a_value => {
+            format!("{}: expected {expected}", what.split(':').next().unwrap_or(what))
+        }
+        _ => message.to_owned(),
+    }
+}
+
 fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::invalid_query(format!("the query string does not fit: {err}")).into()
+    let detail = match &err {
+        QueryPayloadError::Deserialize(e) => without_values(&e.to_string()),
+        _ => "it cannot be read".to_owned(),
+    };
+    ApiError::invalid_query(format!("the query string does not fit: {detail}")).into()
 }
 
 fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {

@@ -12,7 +12,8 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/readyz").get(readyz))
         .service(web::resource("/metrics").get(metrics))
         .service(web::resource("/.well-known/jwks.json").get(jwks))
-        .service(web::resource("/api/v1/federation").get(federation));
+        .service(web::resource("/api/v1/federation").get(federation))
+        .service(web::resource("/fault/panic").get(fault_panic));
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "the process is alive")))]
@@ -54,4 +55,13 @@ pub(super) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 pub(super) async fn federation(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .json(FederationStatus { airline: state.settings.airline.clone(), peers: state.federation.status() })
+}
+
+/// Fault injection for tests (`PASSCOM_FAULT_PANIC_ROUTE=1`): a handler that panics. Otherwise
+/// there is nothing here.
+async fn fault_panic(state: web::Data<AppState>) -> HttpResponse {
+    if state.settings.faults.panic_route {
+        panic!("fault injection: this handler panics");
+    }
+    super::not_found().await
 }

@@ -341,7 +341,7 @@ async fn a_dead_peer_gives_partial_answers_then_catches_up() {
 
 #[tokio::test]
 async fn a_backlog_larger_than_one_call_reaches_a_peer_that_was_down() {
-    let mut fed = ProcessFederation::start(Options::demo()).await;
+    let mut fed = ProcessFederation::start(Options::demo().unlimited()).await;
     let client = Client::default();
     let a = fed.url("a");
     let token = client.passenger(&a).await;

@@ -261,6 +261,12 @@ impl Options {
         self.env.push((var, value.into()));
         self
     }
+
+    /// For tests where one passenger buys hundreds of seats at once: the limits meant for
+    /// real passengers are off.
+    pub fn unlimited(self) -> Self {
+        self.with("PASSCOM_MAX_SEATS_PER_FLIGHT", "0").with("PASSCOM_BOOKINGS_PER_MINUTE", "0")
+    }
 }
 
 pub struct TestApp {
@@ -328,6 +334,22 @@ impl TestFederation {
     /// Where airline `code` keeps its signing key, for tests that forge tokens.
     pub fn key_path(&self, code: &str) -> PathBuf {
         self.dir.join(format!("{code}.pem"))
+    }
+
+    /// Airline `code`'s own signing key: what a misbehaving airline signs with.
+    pub fn signing_key(&self, code: &str) -> passcom_server::auth::SigningKey {
+        let airline = passcom_shared::AirlineCode::parse(code).unwrap();
+        passcom_server::auth::SigningKey::load_or_generate(&self.key_path(code), airline).unwrap()
+    }
+
+    /// A real service token of airline `code`, as its server would send.
+    pub fn service_token(&self, code: &str) -> String {
+        passcom_server::auth::tokens::issue_service(&self.signing_key(code)).unwrap()
+    }
+
+    /// Stops airline `code`'s server; its peers then find it unreachable.
+    pub async fn stop(&self, code: &str) {
+        self.app(code).handle.stop(false).await;
     }
 }
 

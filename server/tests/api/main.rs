@@ -9,5 +9,8 @@ mod bookings;
 mod crashes;
 mod federation;
 mod foundation;
+mod limits;
 mod openapi;
+mod robustness;
 mod search;
+mod trust;

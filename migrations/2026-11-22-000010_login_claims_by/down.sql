@@ -1,0 +1,1 @@
+ALTER TABLE login_claims DROP COLUMN claimed_by;
