@@ -5,6 +5,7 @@ mod accounts;
 mod bookings;
 mod catalog;
 mod internal;
+mod legacy;
 mod openapi;
 mod ops;
 mod webapp;
@@ -38,12 +39,18 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .configure(catalog::config)
         .configure(bookings::config)
         .configure(internal::config)
+        .configure(legacy::config)
         .configure(openapi::config)
         .configure(webapp::config);
 }
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let api = match &err {
+    json_failure(&err).into()
+}
+
+/// What a body that could not be read as JSON is refused with.
+fn json_failure(err: &JsonPayloadError) -> ApiError {
+    match err {
         JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
             ApiError::new(Code::PayloadTooLarge, format!("the body is larger than the {limit} bytes allowed"))
         }
@@ -55,8 +62,7 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
         }
         JsonPayloadError::Deserialize(e) => ApiError::invalid_body(format!("the body is not valid JSON: {e}")),
         other => ApiError::invalid_body(format!("the body could not be read: {other}")),
-    };
-    api.into()
+    }
 }
 
 fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
