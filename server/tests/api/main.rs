@@ -9,5 +9,6 @@ mod bookings;
 mod crashes;
 mod federation;
 mod foundation;
+mod legacy;
 mod openapi;
 mod search;
