@@ -17,8 +17,8 @@ use passcom_shared::{AirlineCode, SeatCode, SegmentId};
 use super::error::{LegacyError, LegacyResult};
 use super::wire::{Assento, AssentoRota, Trecho, TrechoRota};
 use crate::app::AppState;
-use crate::catalog::route_search::{SortBy, DEFAULT_MAX_LEGS};
-use crate::catalog::search::{self, RouteSearch};
+use crate::catalog::route_search::{RouteQuery, SortBy, DEFAULT_MAX_LEGS};
+use crate::catalog::search;
 use crate::error::ApiError;
 use crate::federation::Owner;
 
@@ -193,7 +193,7 @@ pub async fn rotas(
     destino: String,
 ) -> LegacyResult<Vec<TrechoRota>> {
     let now = Utc::now();
-    let search = RouteSearch {
+    let query = RouteQuery {
         origin: origem,
         destination: destino,
         first_from: now,
@@ -203,7 +203,7 @@ pub async fn rotas(
         limit: MAX_ROUTES,
         sort: SortBy::Arrival,
     };
-    let found = search::routes(state, request_id, search).await?;
+    let found = search::routes(state, request_id, query).await?;
     let legs: Vec<(AirlineCode, SegmentId)> =
         found.routes.iter().flat_map(|r| r.legs.iter().map(|l| (l.airline.clone(), l.segment_id.clone()))).collect();
     let mut lookups: BTreeMap<AirlineCode, LegacyLookup> = BTreeMap::new();

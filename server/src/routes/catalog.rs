@@ -14,8 +14,8 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::cache::Cached;
 use crate::catalog::federated::{self, start_of, Cursor};
-use crate::catalog::route_search::{SortBy, DEFAULT_MAX_LEGS};
-use crate::catalog::search::{self, RouteSearch};
+use crate::catalog::route_search::{RouteQuery, SortBy, DEFAULT_MAX_LEGS};
+use crate::catalog::search;
 use crate::error::{ApiError, ApiResult};
 use crate::telemetry::RequestId;
 
@@ -195,9 +195,9 @@ pub(super) async fn routes(
         city_key(&origin),
         city_key(&destination)
     );
-    let search =
-        RouteSearch { origin, destination, first_from, first_to, passengers: passengers as i64, max_legs, limit, sort };
-    answer_cached(&state, key, || search::routes(&state, &rid.0, search)).await
+    let query =
+        RouteQuery { origin, destination, first_from, first_to, passengers: passengers as i64, max_legs, limit, sort };
+    answer_cached(&state, key, || search::routes(&state, &rid.0, query)).await
 }
 
 /// Search answers are built from catalogs that are themselves up to `catalog_ttl` old, so the
