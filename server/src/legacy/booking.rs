@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use futures::future::join_all;
 use passcom_shared::api::{BookingRequest, Pass, PassStatus, SeatLeg};
 use passcom_shared::internal::{LegacyLookup, LegacySegment};
 use passcom_shared::{AirlineCode, Code, MAX_LEGS};
@@ -39,11 +40,12 @@ pub async fn reserve(state: &AppState, request_id: &str, user_id: Uuid, trechos:
         lookup.legacy_ids.get_or_insert_with(Vec::new).push(trecho.id_trecho);
         companies.push(airline);
     }
-    let mut segments: BTreeMap<AirlineCode, Vec<LegacySegment>> = BTreeMap::new();
-    for (airline, lookup) in by_airline {
-        // One airline at a time: an itinerary of the original API has a handful of legs.
-        segments.insert(airline.clone(), lookup_at(state, request_id, &airline, &lookup).await?);
-    }
+    // Every airline at once; any that cannot say what its ids name fails the whole booking.
+    let found = join_all(by_airline.into_iter().map(|(airline, lookup)| async move {
+        lookup_at(state, request_id, &airline, &lookup).await.map(|segments| (airline, segments))
+    }))
+    .await;
+    let segments: BTreeMap<AirlineCode, Vec<LegacySegment>> = found.into_iter().collect::<LegacyResult<_>>()?;
     let mut legs: Vec<(DateTime<Utc>, SeatLeg)> = trechos
         .iter()
         .zip(companies)

@@ -361,3 +361,24 @@ async fn cors_answers_the_original_pages_and_only_on_the_original_routes() {
     let ours = preflight("/api/v1/bookings", "http://localhost:5050").await;
     assert_eq!(header(&ours, "access-control-allow-origin"), "");
 }
+
+#[tokio::test]
+async fn with_an_airline_down_listings_leave_it_out_and_reservations_needing_it_book_nothing() {
+    let mut fed = ProcessFederation::start(Options::legacy()).await;
+    let client = Client::default();
+    let a = fed.url("a");
+    let token = legacy_login(&client, &a, 2).await;
+    fed.server("c").kill();
+    let all = client.get(&format!("{a}/all-trechos"), None).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.headers["x-unavailable-airlines"], "c");
+    assert!(all.body.as_array().unwrap().iter().all(|t| t["company"] != "c"));
+    let answer = reservar(&client, &a, &token, &[leg("a", 1, 5), leg("b", 1, 5), leg("c", 1, 5)]).await;
+    assert_refused(&answer, 503);
+    assert_eq!(answer.body["error"], "airline_unavailable");
+    let route = client.post(&format!("{a}/rotas"), None, &json!({"origem": "Cidade A1", "destino": "Cidade C1"})).await;
+    assert_eq!(route.status, 200, "routes without c still work: {}", route.body);
+    for code in ["a", "b"] {
+        assert_eq!(seats_not_available(fed.db(code)).await, 0, "nothing held or sold at {code}");
+    }
+}
