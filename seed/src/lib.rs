@@ -2,7 +2,9 @@
 //! timetable, and the loader that turns it into dated segments and seat maps for the coming
 //! days. Segment ids are derived from flight and departure (`PA101-20261122-0900`) and every
 //! insert skips what exists, so loading twice changes nothing. Only departures still in the
-//! future are created.
+//! future are created. [`legacy`] is the original PassCom's demo, for its own clients.
+
+pub mod legacy;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Duration, NaiveTime, Utc};

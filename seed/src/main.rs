@@ -2,11 +2,13 @@
 //! Loads an airline's demo timetable into its (already migrated) database.
 //! `--bench RUN [--bench-segments N]` loads the benchmark's segments for run RUN instead.
 //! `--scale [--days N]` loads the scale schedule (250+ departures a day for 60 days) instead.
+//! `--legacy` loads the original PassCom's six segments and demo accounts instead.
 
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use passcom_seed::legacy::load_legacy;
 use passcom_seed::scale::scale_timetable;
 use passcom_seed::{bench_departures, load, load_timetable, Timetable, BENCH_SEAT_LETTERS, BENCH_SEAT_ROWS};
 
@@ -19,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
     let mut bench: Option<u64> = None;
     let mut bench_segments = 4;
     let mut scale = false;
+    let mut legacy = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -28,11 +31,13 @@ async fn main() -> anyhow::Result<()> {
             "--file" => file = Some(value()?),
             "--days" => days = Some(value()?.parse::<u32>().context("--days")?),
             "--bench" => bench = Some(value()?.parse().context("--bench")?),
+            "--legacy" => legacy = true,
             "--bench-segments" => bench_segments = value()?.parse().context("--bench-segments")?,
             "--scale" => scale = true,
             "-h" | "--help" => {
                 println!("usage: passcom-seed --database-url URL --airline CODE [--file PATH | --scale] [--days N]");
                 println!("       passcom-seed --database-url URL --airline CODE --bench RUN [--bench-segments N]");
+                println!("       passcom-seed --database-url URL --airline CODE --legacy");
                 return Ok(());
             }
             other => bail!("unknown argument `{other}` (try --help)"),
@@ -40,6 +45,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let database_url = database_url.context("--database-url (or DATABASE_URL) is required")?;
     let airline = airline.context("--airline (or PASSCOM_AIRLINE) is required")?;
+    if legacy {
+        let mut conn = AsyncPgConnection::establish(&database_url).await.context("connecting to the database")?;
+        load_legacy(&mut conn, &airline, chrono::Utc::now()).await?;
+        println!("airline {airline}: the original PassCom's segments 1 and 2 and its demo accounts");
+        return Ok(());
+    }
     if let Some(run) = bench {
         let departures = bench_departures(&airline, run, bench_segments, chrono::Utc::now())?;
         let mut conn = AsyncPgConnection::establish(&database_url).await.context("connecting to the database")?;

@@ -51,6 +51,8 @@ pub struct Settings {
     pub http_workers: usize,
     pub json_logs: bool,
     pub limits: LimitSettings,
+    /// Web origins whose pages may call the original PassCom API (`legacy`) from a browser.
+    pub cors_origins: Vec<String>,
     pub faults: Faults,
 }
 
@@ -93,6 +95,8 @@ impl Settings {
         let peers_raw = env.string("PASSCOM_PEERS", Some(""))?;
         let peers =
             parse_peers(&peers_raw, &airline).map_err(|problem| ConfigError { var: "PASSCOM_PEERS", problem })?;
+        let cors_origins = parse_origins(&env.string("PASSCOM_CORS_ORIGINS", Some("http://localhost:5050"))?)
+            .map_err(|problem| ConfigError { var: "PASSCOM_CORS_ORIGINS", problem })?;
         Ok(Settings {
             public_url: public_url.trim_end_matches('/').to_owned(),
             database_url: env.string("DATABASE_URL", None)?,
@@ -122,6 +126,7 @@ impl Settings {
                 seats_per_flight: env.parsed("PASSCOM_MAX_SEATS_PER_FLIGHT", Some("9"))?,
                 client_request_timeout: env.millis("PASSCOM_CLIENT_REQUEST_TIMEOUT_MS", "5000")?,
             },
+            cors_origins,
             faults: Faults {
                 pause_after_prepare: env.millis("PASSCOM_FAULT_PAUSE_AFTER_PREPARE_MS", "0")?,
                 pause_after_decision: env.millis("PASSCOM_FAULT_PAUSE_AFTER_DECISION_MS", "0")?,
@@ -180,6 +185,23 @@ fn parse_peers(raw: &str, own: &AirlineCode) -> Result<Vec<PeerConfig>, String> 
     Ok(peers)
 }
 
+/// `http://localhost:5050,https://passcom.example`: origins as browsers send them, so without
+/// a path or a trailing slash.
+fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let origin = origin.trim_end_matches('/');
+            let rest = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+            match rest {
+                Some(host) if !host.is_empty() && !host.contains('/') => Ok(origin.to_owned()),
+                _ => Err(format!("`{origin}` is not an origin like http://localhost:5050")),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -221,6 +243,18 @@ mod tests {
             let err = settings(&[("PASSCOM_AIRLINE", "a"), ("DATABASE_URL", "postgres://x"), ("PASSCOM_PEERS", bad)])
                 .unwrap_err();
             assert_eq!(err.var, "PASSCOM_PEERS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn cors_origins_default_to_the_original_pages_and_reject_urls_with_paths() {
+        let base = [("PASSCOM_AIRLINE", "a"), ("DATABASE_URL", "postgres://x")];
+        assert_eq!(settings(&base).unwrap().cors_origins, ["http://localhost:5050"]);
+        let listed = [base[0], base[1], ("PASSCOM_CORS_ORIGINS", "http://a.test:1/, https://b.test")];
+        assert_eq!(settings(&listed).unwrap().cors_origins, ["http://a.test:1", "https://b.test"]);
+        for bad in ["localhost:5050", "http://a.test/page", "ftp://a.test"] {
+            let err = settings(&[base[0], base[1], ("PASSCOM_CORS_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(err.var, "PASSCOM_CORS_ORIGINS", "{bad}");
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod federation;
+pub mod legacy;
 pub mod limits;
 pub mod locks;
 pub mod metrics;

@@ -13,6 +13,7 @@ diesel::table! {
         price_cents -> Int8,
         currency -> Text,
         seats_total -> Int4,
+        legacy_id -> Int8,
     }
 }
 
@@ -24,6 +25,7 @@ diesel::table! {
         booking_id -> Nullable<Uuid>,
         held_until -> Nullable<Timestamptz>,
         coordinator -> Nullable<Text>,
+        legacy_id -> Int8,
     }
 }
 

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::api::{Account, Pass, SegmentDetail};
 use crate::internal::{
-    CancelRequest, CityBatch, DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, ReplicationReceipt,
-    SeatsChanged, SegmentBatch, SegmentFilter,
+    CancelRequest, CityBatch, DecisionBody, HoldGranted, HoldRequest, LegacyLookup, LegacySegmentBatch, LoginClaim,
+    ReplicationBatch, ReplicationReceipt, SeatsChanged, SegmentBatch, SegmentFilter,
 };
 use crate::{Problem, SegmentId};
 
@@ -104,6 +104,14 @@ impl PeerClient {
 
     pub async fn segment(&self, ctx: CallContext, id: &SegmentId) -> Result<SegmentDetail, PeerError> {
         self.call::<(), _>(ctx, Method::GET, &format!("/internal/v1/segments/{id}"), None).await
+    }
+
+    pub async fn legacy_segments(
+        &self,
+        ctx: CallContext,
+        lookup: &LegacyLookup,
+    ) -> Result<LegacySegmentBatch, PeerError> {
+        self.call(ctx, Method::POST, "/internal/v1/legacy/segments", Some(lookup)).await
     }
 
     pub async fn claim_login(&self, ctx: CallContext, claim: &LoginClaim) -> Result<LoginClaim, PeerError> {

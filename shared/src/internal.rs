@@ -197,3 +197,49 @@ pub struct CityBatch {
 pub struct CancelRequest {
     pub passenger_token: String,
 }
+
+/// Which segments to describe the way the original PassCom API names them (by integer ids,
+/// seats by position). With neither list: every upcoming segment. A listed segment is described
+/// even after it departed, since passes name such segments too.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LegacyLookup {
+    /// Only these segments, by our id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_ids: Option<Vec<SegmentId>>,
+    /// Only these segments, by their integer id (`id_trecho`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_ids: Option<Vec<i64>>,
+    /// Every seat, not only the free ones.
+    #[serde(default)]
+    pub all_seats: bool,
+}
+
+/// The most segments one [`LegacyLookup`] may list.
+pub const MAX_LEGACY_LOOKUP: usize = 500;
+
+/// A segment with its integer id and its seats (free ones only, unless all were asked for).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LegacySegment {
+    pub legacy_id: i64,
+    pub segment_id: SegmentId,
+    pub origin: String,
+    pub destination: String,
+    pub departs_at: DateTime<Utc>,
+    pub seats: Vec<LegacySeat>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LegacySeat {
+    /// `id_assento`, unique within the airline.
+    pub legacy_id: i64,
+    pub seat: SeatCode,
+    /// `numero`: 1 for the first seat of the seat map (row, then letter), 2 for the next, …
+    pub position: i64,
+    pub available: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LegacySegmentBatch {
+    pub segments: Vec<LegacySegment>,
+}

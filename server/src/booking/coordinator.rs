@@ -48,8 +48,6 @@ pub async fn book(
             return Ok(earlier);
         }
     }
-    // Replays above are free; every new attempt counts.
-    limits::booking_started(state, user_id).await?;
     // 1. Validate.
     let itinerary = Itinerary::resolve(state, request_id, &request).await?;
     let booking = Booking { id: Uuid::now_v7(), user_id, request_id, key: key.as_ref() };
@@ -59,7 +57,14 @@ pub async fn book(
     // race leaves no trace in any database.
     let result = match lock_seats(state, &booking, &itinerary).await {
         Ok(lock_keys) => {
-            let sold = sell(state, &booking, &itinerary).await;
+            // Counted once its seats are locked: replays are free, and an attempt that loses the
+            // race for a seat costs only a Redis call, so a passenger retrying it (or a crowd of
+            // clients sharing one account, as the original PassCom's script is) is not refused
+            // for the attempts of others.
+            let sold = match limits::booking_started(state, user_id).await {
+                Ok(()) => sell(state, &booking, &itinerary).await,
+                Err(e) => Err(e),
+            };
             // 7. Release the locks (the pass was queued for replication at the commit point).
             if let Err(e) = state.locks.release_all(&lock_keys, booking.id).await {
                 tracing::warn!(error = %e, "could not release seat locks; they expire by themselves");

@@ -37,9 +37,10 @@ pub enum SortBy {
     Legs,
 }
 
-pub struct RouteQuery<'a> {
-    pub origin: &'a str,
-    pub destination: &'a str,
+#[derive(Debug, Clone)]
+pub struct RouteQuery {
+    pub origin: String,
+    pub destination: String,
     /// The first leg departs in `[first_from, first_to)`.
     pub first_from: DateTime<Utc>,
     pub first_to: DateTime<Utc>,
@@ -74,10 +75,10 @@ pub fn horizon(first_to: DateTime<Utc>, max_legs: usize) -> DateTime<Utc> {
 
 pub fn find_routes<'a>(
     segments: impl IntoIterator<Item = &'a Segment>,
-    query: &RouteQuery<'_>,
+    query: &RouteQuery,
     budget: &Budget<'_>,
 ) -> Found {
-    let (origin, destination) = (city_key(query.origin), city_key(query.destination));
+    let (origin, destination) = (city_key(&query.origin), city_key(&query.destination));
     let nothing = Found { routes: Vec::new(), complete: true };
     if origin == destination {
         return nothing;
@@ -241,7 +242,7 @@ struct Search<'s, 'a> {
     legs: &'s [Leg<'a>],
     graph: &'s Graph,
     bounds: &'s Bounds,
-    query: &'s RouteQuery<'s>,
+    query: &'s RouteQuery,
     budget: &'s Budget<'s>,
     steps: u64,
     stopped: bool,
@@ -368,8 +369,8 @@ mod tests {
 
         fn run_with(&self, segments: &[Segment], budget: &Budget<'_>) -> Found {
             let query = RouteQuery {
-                origin: self.origin,
-                destination: self.destination,
+                origin: self.origin.to_owned(),
+                destination: self.destination.to_owned(),
                 first_from: self.first_from,
                 first_to: self.first_to,
                 passengers: self.passengers,

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use passcom_shared::api::{Account, Pass, PeerStatus, SegmentDetail};
 use passcom_shared::client::{CallContext, FinishAction, PeerClient, PeerError};
 use passcom_shared::internal::{
-    CancelRequest, CityBatch, DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, ReplicationReceipt,
-    SeatsChanged, SegmentBatch, SegmentFilter,
+    CancelRequest, CityBatch, DecisionBody, HoldGranted, HoldRequest, LegacyLookup, LegacySegmentBatch, LoginClaim,
+    ReplicationBatch, ReplicationReceipt, SeatsChanged, SegmentBatch, SegmentFilter,
 };
 use passcom_shared::{AirlineCode, SegmentId};
 use uuid::Uuid;
@@ -101,6 +101,14 @@ impl Peer {
 
     pub async fn segment(&self, request_id: &str, id: &SegmentId) -> Result<SegmentDetail, PeerError> {
         self.call("segment", request_id, |client, ctx| client.segment(ctx, id)).await
+    }
+
+    pub async fn legacy_segments(
+        &self,
+        request_id: &str,
+        lookup: &LegacyLookup,
+    ) -> Result<LegacySegmentBatch, PeerError> {
+        self.call("legacy_segments", request_id, |client, ctx| client.legacy_segments(ctx, lookup)).await
     }
 
     pub async fn claim_login(&self, request_id: &str, claim: &LoginClaim) -> Result<LoginClaim, PeerError> {

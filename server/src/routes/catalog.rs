@@ -1,9 +1,5 @@
 //! `/api/v1/segments`, `/api/v1/routes` and `/api/v1/cities`: the federation's catalog.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
-
 use actix_web::{web, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -18,7 +14,8 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::cache::Cached;
 use crate::catalog::federated::{self, start_of, Cursor};
-use crate::catalog::route_search::{self, Budget, RouteQuery, SortBy, DEFAULT_MAX_LEGS};
+use crate::catalog::route_search::{RouteQuery, SortBy, DEFAULT_MAX_LEGS};
+use crate::catalog::search;
 use crate::error::{ApiError, ApiResult};
 use crate::telemetry::RequestId;
 
@@ -175,16 +172,6 @@ pub(super) struct RoutesQuery {
     sort: Option<SortBy>,
 }
 
-/// Sets the search's flag when dropped: when the client leaves, actix drops the handler, and
-/// the search (on a blocking thread) stops at its next check.
-struct CancelOnDrop(Arc<AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
 #[utoipa::path(get, path = "/api/v1/routes", tag = "catalog", params(RoutesQuery),
     responses((status = 200, body = RouteList), QueryRefusals))]
 pub(super) async fn routes(
@@ -210,37 +197,9 @@ pub(super) async fn routes(
         city_key(&origin),
         city_key(&destination)
     );
-    answer_cached(&state, key, || async {
-        if first_from >= first_to {
-            return Ok(RouteList { routes: Vec::new(), complete: true, unavailable_airlines: Vec::new() });
-        }
-        let horizon = route_search::horizon(first_to, max_legs);
-        let (days, unavailable_airlines) = federated::window(&state, &rid.0, first_from, horizon).await?;
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let _cancel = CancelOnDrop(cancelled.clone());
-        let deadline = Instant::now() + state.settings.search_deadline;
-        let found = tokio::task::spawn_blocking(move || {
-            let query = RouteQuery {
-                origin: &origin,
-                destination: &destination,
-                first_from,
-                first_to,
-                passengers: passengers as i64,
-                max_legs,
-                limit,
-                sort,
-            };
-            route_search::find_routes(
-                days.iter().flat_map(|d| d.iter()),
-                &query,
-                &Budget { deadline, cancelled: &cancelled },
-            )
-        })
-        .await
-        .map_err(ApiError::internal)?;
-        Ok(RouteList { routes: found.routes, complete: found.complete, unavailable_airlines })
-    })
-    .await
+    let query =
+        RouteQuery { origin, destination, first_from, first_to, passengers: passengers as i64, max_legs, limit, sort };
+    answer_cached(&state, key, || search::routes(&state, &rid.0, query)).await
 }
 
 /// Search answers are built from catalogs that are themselves up to `catalog_ttl` old, so the

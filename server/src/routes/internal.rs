@@ -4,8 +4,8 @@
 use actix_web::{web, HttpResponse};
 use passcom_shared::client::FinishAction;
 use passcom_shared::internal::{
-    CancelRequest, CityBatch, DecisionBody, HoldGranted, HoldRequest, LoginClaim, ReplicationBatch, SeatsChanged,
-    SegmentBatch, SegmentFilter, MAX_REPLICATION_BODY,
+    CancelRequest, CityBatch, DecisionBody, HoldGranted, HoldRequest, LegacyLookup, LegacySegmentBatch, LoginClaim,
+    ReplicationBatch, SeatsChanged, SegmentBatch, SegmentFilter, MAX_LEGACY_LOOKUP, MAX_REPLICATION_BODY,
 };
 use passcom_shared::{SegmentId, MAX_LEGS};
 use uuid::Uuid;
@@ -16,6 +16,7 @@ use crate::auth::{extract, ServiceCaller};
 use crate::booking::{cancel, log, participant};
 use crate::catalog::local;
 use crate::error::{ApiError, ApiResult};
+use crate::legacy;
 use crate::replication::inbox;
 use crate::telemetry::RequestId;
 
@@ -25,6 +26,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
             .route("/segments", web::get().to(segments))
             .route("/cities", web::get().to(cities))
             .route("/segments/{segment_id}", web::get().to(segment))
+            .route("/legacy/segments", web::post().to(legacy_segments))
             .route("/login-claims", web::post().to(claim_login))
             .route("/login-claims", web::delete().to(release_login))
             .service(
@@ -62,6 +64,22 @@ async fn segment(state: web::Data<AppState>, _: ServiceCaller, path: web::Path<S
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no upcoming segment `{id}`")))?;
     Ok(HttpResponse::Ok().json(detail))
+}
+
+/// This airline's segments as the original PassCom API names them (see `crate::legacy`).
+async fn legacy_segments(
+    state: web::Data<AppState>,
+    _: ServiceCaller,
+    body: web::Json<LegacyLookup>,
+) -> ApiResult<HttpResponse> {
+    let lookup = body.into_inner();
+    let listed = lookup.segment_ids.as_ref().map_or(0, Vec::len) + lookup.legacy_ids.as_ref().map_or(0, Vec::len);
+    if listed > MAX_LEGACY_LOOKUP {
+        return Err(ApiError::invalid_body(format!("at most {MAX_LEGACY_LOOKUP} segments, not {listed}")));
+    }
+    let mut conn = state.pool.get().await?;
+    let segments = legacy::catalog::lookup_here(&mut conn, &lookup).await?;
+    Ok(HttpResponse::Ok().json(LegacySegmentBatch { segments }))
 }
 
 async fn claim_login(

@@ -6,6 +6,7 @@ mod bookings;
 mod catalog;
 pub mod edge;
 mod internal;
+mod legacy;
 mod openapi;
 mod ops;
 mod webapp;
@@ -39,12 +40,18 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .configure(catalog::config)
         .configure(bookings::config)
         .configure(internal::config)
+        .configure(legacy::config)
         .configure(openapi::config)
         .configure(webapp::config);
 }
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let api = match &err {
+    json_failure(&err).into()
+}
+
+/// What a body that could not be read as JSON is refused with.
+fn json_failure(err: &JsonPayloadError) -> ApiError {
+    match err {
         JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
             ApiError::new(Code::PayloadTooLarge, format!("the body is larger than the {limit} bytes allowed"))
         }
@@ -59,8 +66,7 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
         }
         JsonPayloadError::Deserialize(e) => ApiError::invalid_body(format!("the body is not valid JSON: {e}")),
         _ => ApiError::invalid_body("the body could not be read"),
-    };
-    api.into()
+    }
 }
 
 /// serde's message without the value it quotes: `invalid type: integer `12345678`, expected a

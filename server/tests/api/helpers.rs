@@ -154,6 +154,16 @@ impl Drop for TestDb {
     }
 }
 
+/// The data `options` asks for, into airline `code`'s database.
+async fn seed(db: &TestDb, code: &str, options: &Options) {
+    if let Some(days) = options.demo_days {
+        seed_demo(db, code, days).await;
+    }
+    if options.legacy {
+        passcom_seed::legacy::load_legacy(&mut db.conn().await, code, chrono::Utc::now()).await.unwrap();
+    }
+}
+
 /// Demo data: the bundled timetable of an airline, for the next `days` days.
 pub async fn seed_demo(db: &TestDb, airline: &str, days: u32) {
     let timetable = Timetable::bundled(airline).unwrap();
@@ -245,12 +255,19 @@ fn server_env(
 pub struct Options {
     /// Days of bundled demo data per airline; `None` leaves the databases empty.
     pub demo_days: Option<u32>,
+    /// Also the original PassCom's six segments and demo accounts (`passcom-seed --legacy`).
+    pub legacy: bool,
     pub env: Vec<(&'static str, String)>,
 }
 
 impl Options {
     pub fn demo() -> Self {
-        Options { demo_days: Some(1), env: Vec::new() }
+        Options { demo_days: Some(1), legacy: false, env: Vec::new() }
+    }
+
+    /// The demo and the original PassCom's demo.
+    pub fn legacy() -> Self {
+        Options { legacy: true, ..Options::demo() }
     }
 
     pub fn empty() -> Self {
@@ -265,7 +282,10 @@ impl Options {
     /// For tests where one passenger buys hundreds of seats at once: the limits meant for
     /// real passengers are off.
     pub fn unlimited(self) -> Self {
-        self.with("PASSCOM_MAX_SEATS_PER_FLIGHT", "0").with("PASSCOM_BOOKINGS_PER_MINUTE", "0")
+        self.with("PASSCOM_MAX_SEATS_PER_FLIGHT", "0")
+            .with("PASSCOM_BOOKINGS_PER_MINUTE", "0")
+            .with("PASSCOM_LOGIN_ATTEMPTS_PER_LOGIN", "0")
+            .with("PASSCOM_LOGIN_ATTEMPTS_PER_ADDRESS", "0")
     }
 }
 
@@ -301,9 +321,7 @@ impl TestFederation {
             // The template is migrated, so the data goes in before the server starts and its
             // first catalog read already sees it.
             let db = TestDb::create().await;
-            if let Some(days) = options.demo_days {
-                seed_demo(&db, code, days).await;
-            }
+            seed(&db, code, &options).await;
             let env = server_env(code, &ports, &db, &prefix, &dir, &overrides);
             let settings = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
             let app = Application::build_with_listener(settings, listener).await.unwrap();
@@ -442,9 +460,7 @@ impl ProcessFederation {
         let mut servers = Vec::new();
         for code in AIRLINES {
             let db = TestDb::create().await;
-            if let Some(days) = options.demo_days {
-                seed_demo(&db, code, days).await;
-            }
+            seed(&db, code, &options).await;
             let env = server_env(code, &ports, &db, &prefix, &dir, &overrides);
             let port = ports[code];
             let mut server = ProcessServer {

@@ -9,6 +9,7 @@ mod bookings;
 mod crashes;
 mod federation;
 mod foundation;
+mod legacy;
 mod limits;
 mod openapi;
 mod robustness;

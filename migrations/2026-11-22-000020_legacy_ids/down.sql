@@ -1,0 +1,2 @@
+ALTER TABLE seats DROP COLUMN legacy_id;
+ALTER TABLE segments DROP COLUMN legacy_id;
