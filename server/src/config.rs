@@ -46,6 +46,8 @@ pub struct Settings {
     pub worker_interval: Duration,
     /// How long a catalog read (ours or a peer's) is reused.
     pub catalog_ttl: Duration,
+    /// How long each airline's day of segments is reused by search.
+    pub search_cache_ttl: Duration,
     /// A route search answers with what it has found after this long.
     pub search_deadline: Duration,
     pub http_workers: usize,
@@ -116,6 +118,7 @@ impl Settings {
             worker_interval: env.millis("PASSCOM_WORKER_INTERVAL_MS", "500")?,
             catalog_ttl: env.millis("PASSCOM_CATALOG_CACHE_MS", "1000")?,
             search_deadline: env.millis("PASSCOM_SEARCH_DEADLINE_MS", "500")?,
+            search_cache_ttl: env.millis("PASSCOM_SEARCH_CACHE_MS", "5000")?,
             http_workers: env.parsed("PASSCOM_HTTP_WORKERS", Some("2"))?,
             json_logs: env.string("PASSCOM_LOG_FORMAT", Some("text"))? == "json",
             limits: LimitSettings {

@@ -59,6 +59,9 @@ pub struct Budget<'a> {
 pub struct Found {
     pub routes: Vec<Route>,
     pub complete: bool,
+    /// The latest arrival a route may have (a day after the earliest possible one), or `None`
+    /// when no route reaches the destination among the segments given.
+    pub arrive_by: Option<DateTime<Utc>>,
 }
 
 struct Leg<'a> {
@@ -79,7 +82,7 @@ pub fn find_routes<'a>(
     budget: &Budget<'_>,
 ) -> Found {
     let (origin, destination) = (city_key(&query.origin), city_key(&query.destination));
-    let nothing = Found { routes: Vec::new(), complete: true };
+    let nothing = Found { routes: Vec::new(), complete: true, arrive_by: None };
     if origin == destination {
         return nothing;
     }
@@ -102,7 +105,8 @@ pub fn find_routes<'a>(
         .filter(|&l| (query.first_from..query.first_to).contains(&legs[l].segment.departs_at))
         .collect();
     let Some(earliest) = graph.earliest_arrival(&firsts) else { return nothing };
-    let bounds = Bounds { legs_to_go: graph.legs_to_go(), latest_at: graph.latest_arrivals(earliest + ARRIVAL_SLACK) };
+    let arrive_by = earliest + ARRIVAL_SLACK;
+    let bounds = Bounds { legs_to_go: graph.legs_to_go(), latest_at: graph.latest_arrivals(arrive_by) };
     let mut search = Search {
         legs: &legs,
         graph: &graph,
@@ -126,7 +130,7 @@ pub fn find_routes<'a>(
     let mut routes: Vec<Route> = search.found.iter().map(|path| route_of(&legs, path)).collect();
     routes.sort_by_key(|r| sort_key(r, query.sort));
     routes.truncate(query.limit);
-    Found { routes, complete }
+    Found { routes, complete, arrive_by: Some(arrive_by) }
 }
 
 fn sort_key(route: &Route, sort: SortBy) -> (i64, i64, i64) {

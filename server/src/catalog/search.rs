@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use chrono::Duration;
 use passcom_shared::api::RouteList;
 
 use super::federated;
@@ -23,24 +24,40 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// Routes for `query`, the first leg departing in `[first_from, first_to)`.
+/// How far past the first departure window segments are read at first: most routes arrive
+/// within it, and reading a week of every airline's schedule for each search would cost far more
+/// than the search itself.
+const FIRST_REACH: Duration = Duration::hours(48);
+
+/// Routes for `query`, the first leg departing in `[first_from, first_to)`. The segments up to
+/// [`FIRST_REACH`] after the window are searched first; only when a route may still need later
+/// legs (no route found yet, or the latest useful arrival lies beyond what was read) is the
+/// search run again over everything `max_legs` legs can reach.
 pub async fn routes(state: &AppState, request_id: &str, query: RouteQuery) -> ApiResult<RouteList> {
     if query.first_from >= query.first_to {
         return Ok(RouteList { routes: Vec::new(), complete: true, unavailable_airlines: Vec::new() });
     }
-    let horizon = route_search::horizon(query.first_to, query.max_legs);
-    let (days, unavailable_airlines) = federated::window(state, request_id, query.first_from, horizon).await?;
+    let reach = route_search::horizon(query.first_to, query.max_legs);
     let cancelled = Arc::new(AtomicBool::new(false));
     let _cancel = CancelOnDrop(cancelled.clone());
     let deadline = Instant::now() + state.settings.search_deadline;
-    let found = tokio::task::spawn_blocking(move || {
-        route_search::find_routes(
-            days.iter().flat_map(|d| d.iter()),
-            &query,
-            &Budget { deadline, cancelled: &cancelled },
-        )
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    Ok(RouteList { routes: found.routes, complete: found.complete, unavailable_airlines })
+    let mut until = (query.first_to + FIRST_REACH).min(reach);
+    loop {
+        let (days, unavailable_airlines) = federated::window(state, request_id, query.first_from, until).await?;
+        let (query, cancelled) = (query.clone(), cancelled.clone());
+        let found = tokio::task::spawn_blocking(move || {
+            let budget = Budget { deadline, cancelled: &cancelled };
+            route_search::find_routes(
+                days.iter().flat_map(|d| d.iter()).filter(|s| s.departs_at < until),
+                &query,
+                &budget,
+            )
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        if until >= reach || found.arrive_by.is_some_and(|by| by <= until) {
+            return Ok(RouteList { routes: found.routes, complete: found.complete, unavailable_airlines });
+        }
+        until = reach;
+    }
 }
