@@ -7,6 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{accounts, bookings, catalog, ops};
+use crate::catalog::route_search::SortBy;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +30,7 @@ use super::{accounts, bookings, catalog, ops};
         ops::metrics,
         ops::jwks,
     ),
+    components(schemas(SortBy)),
     modifiers(&BearerTokens)
 )]
 pub struct ApiDoc;
