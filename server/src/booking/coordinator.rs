@@ -94,7 +94,7 @@ async fn lock_seats(state: &AppState, booking: &Booking<'_>, itinerary: &Itinera
             .with_leg(i)
             .with_airline(leg.airline().clone()))
         }
-        Err(LockError::Unavailable(e)) => {
+        Err(e @ (LockError::Unavailable(_) | LockError::Down)) => {
             Err(ApiError::dependency_unavailable(Code::LockServiceUnavailable, "the seat lock service", e))
         }
     }
