@@ -26,12 +26,14 @@ enum Missing {
     Local(ApiError),
 }
 
-/// One airline's segments selected by `filter`, all pages of them.
+/// One airline's segments selected by `filter`, all pages of them; each call to a peer given
+/// up after `within` when set.
 async fn fetch(
     state: &AppState,
     request_id: &str,
     owner: Owner<'_>,
     filter: &SegmentFilter,
+    within: Option<std::time::Duration>,
 ) -> Result<Vec<Segment>, Missing> {
     let mut all: Vec<Segment> = Vec::new();
     let mut filter = filter.clone();
@@ -41,7 +43,7 @@ async fn fetch(
                 let mut conn = state.pool.get().await.map_err(|e| Missing::Local(e.into()))?;
                 local::list(&mut conn, &state.settings.airline, &filter).await.map_err(|e| Missing::Local(e.into()))?
             }
-            Owner::Peer(peer) => peer.segments(request_id, &filter).await.map_err(Missing::Peer)?.segments,
+            Owner::Peer(peer) => peer.segments(request_id, &filter, within).await.map_err(Missing::Peer)?.segments,
         };
         let full = batch.len() >= filter.limit.unwrap_or(MAX_SEGMENT_BATCH).min(MAX_SEGMENT_BATCH);
         all.extend(batch);
@@ -110,7 +112,7 @@ async fn days_of(
         to: Some(start_of(*last + Duration::days(1))),
         ..SegmentFilter::default()
     };
-    match fetch(state, request_id, owner, &filter).await {
+    match fetch(state, request_id, owner, &filter, None).await {
         Ok(segments) => {
             for day in first.iter_days().take_while(|d| d <= last) {
                 let bucket: Vec<Segment> =
@@ -180,7 +182,7 @@ pub async fn page(
         // One more than a page from each: if the merge has more than a page, there is a next.
         let filter =
             SegmentFilter { after: after.map(|c| c.resume_at(&code)), limit: Some(limit + 1), ..filter.clone() };
-        (code, fetch(state, request_id, owner, &filter).await)
+        (code, fetch(state, request_id, owner, &filter, None).await)
     }))
     .await;
     let mut segments = Vec::new();
@@ -202,13 +204,14 @@ pub async fn page(
 
 /// The listed segments of one airline, for a booking: from the short-lived cache of segments
 /// looked up before, else from their owner in one call. Their seat counts may be stale; the
-/// hold at the owner is what decides.
+/// hold at the owner is what decides. An owner that has not answered `within` is unavailable.
 pub async fn by_ids(
     state: &AppState,
     request_id: &str,
     owner: Owner<'_>,
     airline: &AirlineCode,
     ids: &SegmentIds,
+    within: std::time::Duration,
 ) -> ApiResult<Vec<Segment>> {
     let key = |id: &SegmentId| format!("{airline}/{id}");
     let cached: Vec<Segment> = ids
@@ -223,7 +226,10 @@ pub async fn by_ids(
         return Ok(cached);
     }
     let filter = SegmentFilter { ids: Some(ids.clone()), ..SegmentFilter::default() };
-    let found = match fetch(state, request_id, owner, &filter).await {
+    if within.is_zero() {
+        return Err(ApiError::airline_unavailable(airline, format!("airline {airline} did not answer in time")));
+    }
+    let found = match fetch(state, request_id, owner, &filter, Some(within)).await {
         Ok(found) => found,
         Err(Missing::Local(e)) => return Err(e),
         Err(Missing::Peer(e)) => return Err(ApiError::peer_failure(airline, e)),

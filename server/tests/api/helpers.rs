@@ -246,11 +246,13 @@ pub struct Options {
     /// Days of bundled demo data per airline; `None` leaves the databases empty.
     pub demo_days: Option<u32>,
     pub env: Vec<(&'static str, String)>,
+    /// `(from, to, port)`: airline `from` reaches airline `to` at `port` (a test's proxy).
+    pub via: Vec<(&'static str, &'static str, u16)>,
 }
 
 impl Options {
     pub fn demo() -> Self {
-        Options { demo_days: Some(1), env: Vec::new() }
+        Options { demo_days: Some(1), ..Options::default() }
     }
 
     pub fn empty() -> Self {
@@ -260,6 +262,20 @@ impl Options {
     pub fn with(mut self, var: &'static str, value: impl Into<String>) -> Self {
         self.env.push((var, value.into()));
         self
+    }
+
+    pub fn via(mut self, from: &'static str, to: &'static str, port: u16) -> Self {
+        self.via.push((from, to, port));
+        self
+    }
+
+    /// The ports airline `code` reaches everyone at.
+    fn ports_seen_by(&self, code: &str, ports: &HashMap<String, u16>) -> HashMap<String, u16> {
+        let mut seen = ports.clone();
+        for (_, to, port) in self.via.iter().filter(|(from, _, _)| *from == code) {
+            seen.insert((*to).to_owned(), *port);
+        }
+        seen
     }
 }
 
@@ -298,7 +314,7 @@ impl TestFederation {
             if let Some(days) = options.demo_days {
                 seed_demo(&db, code, days).await;
             }
-            let env = server_env(code, &ports, &db, &prefix, &dir, &overrides);
+            let env = server_env(code, &options.ports_seen_by(code, &ports), &db, &prefix, &dir, &overrides);
             let settings = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
             let app = Application::build_with_listener(settings, listener).await.unwrap();
             let handle = app.handle();
@@ -423,7 +439,7 @@ impl ProcessFederation {
             if let Some(days) = options.demo_days {
                 seed_demo(&db, code, days).await;
             }
-            let env = server_env(code, &ports, &db, &prefix, &dir, &overrides);
+            let env = server_env(code, &options.ports_seen_by(code, &ports), &db, &prefix, &dir, &overrides);
             let port = ports[code];
             let mut server = ProcessServer {
                 airline: code.to_owned(),

@@ -3,4 +3,7 @@
 //! README promises, with room for a loaded 2-core machine.
 
 mod database;
+mod holds;
+mod idempotency;
+mod proxy;
 mod redis_down;
