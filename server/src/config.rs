@@ -52,6 +52,10 @@ pub struct Settings {
     pub worker_interval: Duration,
     /// How long a catalog read (ours or a peer's) is reused.
     pub catalog_ttl: Duration,
+    /// How long a search waits for a catalog it has no copy of.
+    pub catalog_wait: Duration,
+    /// How long the last good copy of a catalog is served while its airline does not answer.
+    pub catalog_stale: Duration,
     /// A route search answers with what it has found after this long.
     pub search_deadline: Duration,
     pub http_workers: usize,
@@ -101,6 +105,8 @@ impl Settings {
             breaker_cooldown: env.millis("PASSCOM_BREAKER_COOLDOWN_MS", "2000")?,
             worker_interval: env.millis("PASSCOM_WORKER_INTERVAL_MS", "500")?,
             catalog_ttl: env.millis("PASSCOM_CATALOG_CACHE_MS", "1000")?,
+            catalog_wait: env.millis("PASSCOM_CATALOG_WAIT_MS", "1000")?,
+            catalog_stale: env.secs("PASSCOM_CATALOG_STALE_SECS", "300")?,
             search_deadline: env.millis("PASSCOM_SEARCH_DEADLINE_MS", "500")?,
             http_workers: env.parsed("PASSCOM_HTTP_WORKERS", Some("2"))?,
             json_logs: env.string("PASSCOM_LOG_FORMAT", Some("text"))? == "json",

@@ -61,7 +61,7 @@ impl Application {
         let federation = Federation::new(&settings, &http, keys.clone(), metrics.clone());
         let locks = SeatLocks::new(&settings.redis_url, &settings.redis_prefix, settings.lock_ttl)?;
         let workers = settings.http_workers;
-        let catalog_ttl = settings.catalog_ttl;
+        let (catalog_ttl, catalog_stale) = (settings.catalog_ttl, settings.catalog_stale);
         let (finished, finished_queue) = mpsc::unbounded_channel();
         let state = web::Data::new(AppState {
             settings,
@@ -70,7 +70,7 @@ impl Application {
             keys,
             federation,
             metrics,
-            days: TtlMap::new(catalog_ttl, DAY_BUCKETS),
+            days: TtlMap::new(catalog_ttl, DAY_BUCKETS).keeping_on_failure(catalog_stale),
             segments_by_id: TtlMap::new(SEGMENT_TTL, 4096),
             cities: TtlMap::new(CITIES_TTL, 64),
             passwords: Passwords::new(std::thread::available_parallelism().map_or(2, usize::from)),

@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 
+use actix_web::web;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::future::join_all;
-use passcom_shared::api::{CityList, Segment, SegmentDetail, SegmentList};
+use passcom_shared::api::{CityList, Segment, SegmentDetail, SegmentList, StaleAirline};
 use passcom_shared::client::PeerError;
 use passcom_shared::internal::{SegmentFilter, SegmentKey, MAX_SEGMENT_BATCH};
 use passcom_shared::{AirlineCode, SegmentId, SegmentIds};
@@ -57,77 +58,123 @@ async fn fetch(
     }
 }
 
+/// What route search gets from the catalogs: each airline's days, the airlines missing, and
+/// those served from their last good copy.
+pub struct Window {
+    pub days: Vec<Arc<Vec<Segment>>>,
+    pub unavailable: Vec<AirlineCode>,
+    pub stale: Vec<StaleAirline>,
+}
+
 /// Every airline's segments departing in `[from, to)`, for route search.
 pub async fn window(
-    state: &AppState,
+    state: &web::Data<AppState>,
     request_id: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> ApiResult<(Vec<Arc<Vec<Segment>>>, Vec<AirlineCode>)> {
+) -> ApiResult<Window> {
     let days: Vec<NaiveDate> = from.date_naive().iter_days().take_while(|d| *d <= to.date_naive()).collect();
     let parts = join_all(
         state.federation.owners().into_iter().map(|(airline, owner)| days_of(state, request_id, airline, owner, &days)),
     )
     .await;
-    let (mut found, mut unavailable) = (Vec::new(), Vec::new());
+    let mut window = Window { days: Vec::new(), unavailable: Vec::new(), stale: Vec::new() };
     for part in parts {
         match part {
-            Ok(buckets) => found.extend(buckets),
+            Ok((airline, buckets, age)) => {
+                window.days.extend(buckets);
+                if let Some(age) = age {
+                    window.stale.push(StaleAirline { airline, age_secs: age.as_secs() });
+                }
+            }
             Err((_, Missing::Local(e))) => return Err(e),
-            Err((airline, Missing::Peer(_))) => unavailable.push(airline),
+            Err((airline, Missing::Peer(_))) => window.unavailable.push(airline),
         }
     }
-    Ok((found, unavailable))
+    Ok(window)
 }
 
 fn day_key(airline: &AirlineCode, day: NaiveDate) -> String {
     format!("{airline}|{day}")
 }
 
-/// One airline's days: cached ones as they are, the others (and the stale one this caller was
-/// chosen to renew) in one call for the span they cover.
+type Days = (AirlineCode, Vec<Arc<Vec<Segment>>>, Option<std::time::Duration>);
+
+/// One airline's days. When every day has a copy, they are served at once and the stale ones
+/// renewed in the background: a hung peer costs the renewal its timeout, never a request.
+/// Days without a copy are fetched now, waiting at most `catalog_wait`. A copy whose renewal
+/// failed is served for `PASSCOM_CATALOG_STALE_SECS`, and its age reported.
 async fn days_of(
-    state: &AppState,
+    state: &web::Data<AppState>,
     request_id: &str,
     airline: AirlineCode,
     owner: Owner<'_>,
     days: &[NaiveDate],
-) -> Result<Vec<Arc<Vec<Segment>>>, (AirlineCode, Missing)> {
+) -> Result<Days, (AirlineCode, Missing)> {
     let mut found = Vec::new();
-    let mut stale = Vec::new();
-    let mut wanted: Vec<NaiveDate> = Vec::new();
+    let mut renew: Vec<NaiveDate> = Vec::new();
+    let mut missing: Vec<NaiveDate> = Vec::new();
     for day in days {
         match state.days.get(&day_key(&airline, *day)) {
             Cached::Serve(bucket) => found.push(bucket),
             Cached::Refresh(bucket) => {
-                stale.push(bucket);
-                wanted.push(*day);
+                found.push(bucket);
+                renew.push(*day);
             }
-            Cached::Missing => wanted.push(*day),
+            Cached::Missing => missing.push(*day),
         }
     }
-    let (Some(first), Some(last)) = (wanted.first(), wanted.last()) else { return Ok(found) };
+    let age = days.iter().filter_map(|day| state.days.failed_age(&day_key(&airline, *day))).max();
+    if missing.is_empty() {
+        if let (Some(first), Some(last)) = (renew.first().copied(), renew.last().copied()) {
+            let (state, request_id, airline) = (state.clone(), request_id.to_owned(), airline.clone());
+            tokio::spawn(async move {
+                if let Some(owner) = state.federation.owner(&airline) {
+                    let _ = fetch_days(&state, &request_id, &airline, owner, first, last, None).await;
+                }
+            });
+        }
+        return Ok((airline, found, age));
+    }
+    let (first, last) = (*days.first().unwrap_or(&missing[0]), *days.last().unwrap_or(&missing[0]));
+    let wait = Some(state.settings.catalog_wait);
+    match fetch_days(state, request_id, &airline, owner, first, last, wait).await {
+        Ok(buckets) => Ok((airline, buckets, None)),
+        Err(e) => Err((airline, e)),
+    }
+}
+
+/// Fetches one airline's days `first..=last` in one call and caches each day; on failure, the
+/// copies already held are kept (and served) as the last good ones.
+async fn fetch_days(
+    state: &AppState,
+    request_id: &str,
+    airline: &AirlineCode,
+    owner: Owner<'_>,
+    first: NaiveDate,
+    last: NaiveDate,
+    within: Option<std::time::Duration>,
+) -> Result<Vec<Arc<Vec<Segment>>>, Missing> {
+    let span = || first.iter_days().take_while(move |d| *d <= last);
     let filter = SegmentFilter {
-        from: Some(start_of(*first)),
-        to: Some(start_of(*last + Duration::days(1))),
+        from: Some(start_of(first)),
+        to: Some(start_of(last + Duration::days(1))),
         ..SegmentFilter::default()
     };
-    match fetch(state, request_id, owner, &filter, None).await {
-        Ok(segments) => {
-            for day in first.iter_days().take_while(|d| d <= last) {
+    match fetch(state, request_id, owner, &filter, within).await {
+        Ok(segments) => Ok(span()
+            .map(|day| {
                 let bucket: Vec<Segment> =
                     segments.iter().filter(|s| s.departs_at.date_naive() == day).cloned().collect();
                 let bucket = Arc::new(bucket);
-                state.days.insert(day_key(&airline, day), bucket.clone());
-                if wanted.contains(&day) {
-                    found.push(bucket);
-                }
-            }
-            Ok(found)
+                state.days.insert(day_key(airline, day), bucket.clone());
+                bucket
+            })
+            .collect()),
+        Err(e) => {
+            span().for_each(|day| state.days.renewal_failed(&day_key(airline, day)));
+            Err(e)
         }
-        // What was served before beats nothing while it lasts, but only if it covers every day.
-        Err(_) if stale.len() == wanted.len() => Ok(found.into_iter().chain(stale).collect()),
-        Err(e) => Err((airline, e)),
     }
 }
 

@@ -210,10 +210,12 @@ pub(super) async fn routes(
     );
     answer_cached(&state, key, || async {
         if first_from >= first_to {
-            return Ok(RouteList { routes: Vec::new(), complete: true, unavailable_airlines: Vec::new() });
+            let (routes, unavailable_airlines, stale_airlines) = (Vec::new(), Vec::new(), Vec::new());
+            return Ok(RouteList { routes, complete: true, unavailable_airlines, stale_airlines });
         }
         let horizon = route_search::horizon(first_to, max_legs);
-        let (days, unavailable_airlines) = federated::window(&state, &rid.0, first_from, horizon).await?;
+        let federated::Window { days, unavailable: unavailable_airlines, stale: stale_airlines } =
+            federated::window(&state, &rid.0, first_from, horizon).await?;
         let cancelled = Arc::new(AtomicBool::new(false));
         let _cancel = CancelOnDrop(cancelled.clone());
         let deadline = Instant::now() + state.settings.search_deadline;
@@ -236,7 +238,7 @@ pub(super) async fn routes(
         })
         .await
         .map_err(ApiError::internal)?;
-        Ok(RouteList { routes: found.routes, complete: found.complete, unavailable_airlines })
+        Ok(RouteList { routes: found.routes, complete: found.complete, unavailable_airlines, stale_airlines })
     })
     .await
 }

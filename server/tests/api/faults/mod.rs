@@ -7,3 +7,4 @@ mod holds;
 mod idempotency;
 mod proxy;
 mod redis_down;
+mod stale;
