@@ -4,6 +4,7 @@
 
 pub mod breaker;
 pub mod owner;
+pub mod stall;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 use self::breaker::Breaker;
 pub use self::owner::Owner;
+use self::stall::LoopClock;
 use crate::auth::{tokens, KeyRing};
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -28,6 +30,7 @@ use crate::metrics::Metrics;
 struct Caller {
     keys: Arc<KeyRing>,
     metrics: Arc<Metrics>,
+    clock: Arc<LoopClock>,
     /// One service token serves every call for a while: signing per call would be waste.
     token: Mutex<Option<(String, Instant)>>,
 }
@@ -75,6 +78,7 @@ impl Peer {
             return Err(PeerError::Unreachable(format!("airline {} is unavailable (circuit open)", self.airline)));
         };
         let ctx = CallContext { token: self.caller.service_token()?, request_id: request_id.to_owned(), timeout };
+        let started = Instant::now();
         let result = f(&self.client, ctx).await;
         let outcome = match &result {
             Ok(_) => "ok",
@@ -83,6 +87,10 @@ impl Peer {
         };
         metrics.peer_call(self.airline.as_str(), op, outcome);
         match &result {
+            Err(PeerError::Unreachable(why)) if self.caller.clock.stalled_since(started) => {
+                tracing::warn!(error = %why, "peer call failed while this process stood still; not held against the peer");
+                drop(permit);
+            }
             Err(PeerError::Unreachable(why)) => {
                 tracing::warn!(error = %why, "peer call failed");
                 permit.failure();
@@ -160,11 +168,13 @@ impl Peer {
 pub struct Federation {
     own: AirlineCode,
     peers: Vec<Peer>,
+    clock: Arc<LoopClock>,
 }
 
 impl Federation {
     pub fn new(settings: &Settings, http: &reqwest::Client, keys: Arc<KeyRing>, metrics: Arc<Metrics>) -> Self {
-        let caller = Arc::new(Caller { keys, metrics, token: Mutex::new(None) });
+        let clock = Arc::new(LoopClock::default());
+        let caller = Arc::new(Caller { keys, metrics, clock: clock.clone(), token: Mutex::new(None) });
         let peers = settings
             .peers
             .iter()
@@ -175,7 +185,12 @@ impl Federation {
                 caller: caller.clone(),
             })
             .collect();
-        Self { own: settings.airline.clone(), peers }
+        Self { own: settings.airline.clone(), peers, clock }
+    }
+
+    /// The ticker that tells the breakers when this process stood still.
+    pub fn clock(&self) -> &LoopClock {
+        &self.clock
     }
 
     pub fn own(&self) -> &AirlineCode {

@@ -389,6 +389,13 @@ impl ProcessServer {
         }
     }
 
+    /// SIGSTOP (`true`) or SIGCONT (`false`): the process stands still, sockets open, then goes on.
+    pub fn pause(&self, paused: bool) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let signal = if paused { "-STOP" } else { "-CONT" };
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    }
+
     /// Starts the process again (same port, same database, same key) and waits until ready.
     pub async fn restart(&mut self) {
         self.kill();

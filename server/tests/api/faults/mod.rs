@@ -5,6 +5,7 @@
 mod database;
 mod holds;
 mod idempotency;
+mod paused;
 mod proxy;
 mod redis_down;
 mod stale;
