@@ -7,11 +7,16 @@ use std::time::{Duration, Instant};
 use super::proxy::{Link, Proxy};
 use crate::helpers::*;
 
-/// a and b, where a reaches b only through `proxy`.
-async fn a_and_b_through(proxy: &Proxy, options: Options) -> TestFederation {
-    let fed = TestFederation::start_airlines(&["a", "b"], options.via("a", "b", proxy.port)).await;
+/// a and b with short booking deadlines, where a reaches b only through a proxy; a
+/// passenger's token at a and one of b's segments.
+async fn a_and_b_through_a_proxy() -> (Proxy, TestFederation, String, String) {
+    let proxy = Proxy::start().await;
+    let fed = TestFederation::start_airlines(&["a", "b"], fast_booking().via("a", "b", proxy.port)).await;
     proxy.forward_to(&fed.url("b"));
-    fed
+    let (client, a) = (fed.client(), fed.url("a"));
+    let token = client.passenger(&a).await;
+    let segment = first_segment(&client, &a, "b").await["segment_id"].as_str().unwrap().to_owned();
+    (proxy, fed, token, segment)
 }
 
 fn fast_booking() -> Options {
@@ -20,11 +25,8 @@ fn fast_booking() -> Options {
 
 #[tokio::test]
 async fn a_hold_delivered_after_its_deadline_does_not_block_the_seat() {
-    let proxy = Proxy::start().await;
-    let fed = a_and_b_through(&proxy, fast_booking()).await;
+    let (proxy, fed, token, segment) = a_and_b_through_a_proxy().await;
     let (client, a) = (fed.client(), fed.url("a"));
-    let token = client.passenger(&a).await;
-    let segment = first_segment(&client, &a, "b").await["segment_id"].as_str().unwrap().to_owned();
 
     // The hold sits in the link for 5 s; the link is healthy again before the coordinator's
     // abort is sent, so the abort overtakes the hold, as in the fault campaign.
@@ -37,6 +39,7 @@ async fn a_hold_delivered_after_its_deadline_does_not_block_the_seat() {
     });
     let took = started.elapsed();
     answer.assert_problem(503, "airline_unavailable");
+    eprintln!("a booking through a stalled link answered in {took:?}");
     assert!(took < Duration::from_millis(2500), "the client waited {took:?} for a stalled participant");
 
     // However the late hold lands, the seat is free again soon, with no pass anywhere.
@@ -52,17 +55,15 @@ async fn a_hold_delivered_after_its_deadline_does_not_block_the_seat() {
 
 #[tokio::test]
 async fn a_hung_participant_costs_the_client_the_booking_deadline_not_two_timeouts() {
-    let proxy = Proxy::start().await;
-    let fed = a_and_b_through(&proxy, fast_booking()).await;
+    let (proxy, fed, token, segment) = a_and_b_through_a_proxy().await;
     let (client, a) = (fed.client(), fed.url("a"));
-    let token = client.passenger(&a).await;
-    let segment = first_segment(&client, &a, "b").await["segment_id"].as_str().unwrap().to_owned();
 
     proxy.set(Link::BlackHole);
     let started = Instant::now();
     let answer = client.book(&a, &token, &[("b", &segment, "8C")]).await;
     let took = started.elapsed();
     answer.assert_problem(503, "airline_unavailable");
+    eprintln!("a booking needing a hung participant answered in {took:?}");
     assert!(took < Duration::from_millis(2500), "the client waited {took:?} for a hung participant");
 
     // Answers lost: the hold lands at b but a never hears of it, nor of its aborts; once the

@@ -38,6 +38,7 @@ async fn search_serves_a_hung_peers_last_catalog_without_waiting_for_it() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    eprintln!("route searches while b is hung: slowest {slowest:?}, b's copy {stale_age:?} s old");
     // The old cache made the one renewing request wait out the peer's 3 s timeout.
     assert!(slowest < Duration::from_millis(1500), "the slowest search took {slowest:?}");
     assert!(stale_age.is_some_and(|age| age >= 3), "the answer says how old b's catalog is: {stale_age:?}");
