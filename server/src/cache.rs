@@ -79,6 +79,8 @@ impl<T> TtlCache<T> {
 /// concurrent caller recompute at once.
 pub struct TtlMap<V> {
     ttl: Duration,
+    /// How long a value whose renewal failed is still served (see [`TtlMap::renewal_failed`]).
+    keep_on_failure: Duration,
     capacity: usize,
     entries: std::sync::Mutex<HashMap<String, Entry<V>>>,
 }
@@ -87,6 +89,8 @@ struct Entry<V> {
     at: Instant,
     value: V,
     refreshing: bool,
+    /// Its last renewal failed: the source is not answering.
+    failed: bool,
 }
 
 /// How many ttls a value may be served past its freshness, while it is being renewed.
@@ -103,7 +107,14 @@ pub enum Cached<V> {
 
 impl<V: Clone> TtlMap<V> {
     pub fn new(ttl: Duration, capacity: usize) -> Self {
-        Self { ttl, capacity, entries: std::sync::Mutex::new(HashMap::new()) }
+        Self { ttl, keep_on_failure: ttl * STALE_FOR, capacity, entries: std::sync::Mutex::new(HashMap::new()) }
+    }
+
+    /// A map whose values outlive a failed renewal for `keep_on_failure`: the last good copy
+    /// of a peer's catalog beats none while the peer does not answer.
+    pub fn keeping_on_failure(mut self, keep_on_failure: Duration) -> Self {
+        self.keep_on_failure = keep_on_failure.max(self.ttl * STALE_FOR);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry<V>>> {
@@ -114,9 +125,12 @@ impl<V: Clone> TtlMap<V> {
         let mut entries = self.lock();
         let Some(entry) = entries.get_mut(key) else { return Cached::Missing };
         let age = entry.at.elapsed();
+        // Being renewed (which may take a hung source's whole timeout) or after a failed
+        // renewal, the value is the last good one: served up to the longer bound.
+        let servable = if entry.failed || entry.refreshing { self.keep_on_failure } else { self.ttl * STALE_FOR };
         if age < self.ttl {
             Cached::Serve(entry.value.clone())
-        } else if age >= self.ttl * STALE_FOR {
+        } else if age >= servable {
             Cached::Missing
         } else if entry.refreshing {
             Cached::Serve(entry.value.clone())
@@ -133,13 +147,28 @@ impl<V: Clone> TtlMap<V> {
         let mut entries = self.lock();
         if entries.len() >= self.capacity {
             let ttl = self.ttl;
-            entries.retain(|_, e| e.at.elapsed() < ttl * STALE_FOR);
+            let keep = self.keep_on_failure;
+            entries.retain(|_, e| e.at.elapsed() < if e.failed { keep } else { ttl * STALE_FOR });
             if entries.len() >= self.capacity {
                 // Only a flood of distinct queries gets here; starting over is cheap.
                 entries.clear();
             }
         }
-        entries.insert(key, Entry { at: Instant::now(), value, refreshing: false });
+        entries.insert(key, Entry { at: Instant::now(), value, refreshing: false, failed: false });
+    }
+
+    /// The renewal of `key` failed: its value stays, to be served (and renewed by one caller at
+    /// a time) for up to `keep_on_failure` from when it was fetched.
+    pub fn renewal_failed(&self, key: &str) {
+        if let Some(entry) = self.lock().get_mut(key) {
+            entry.refreshing = false;
+            entry.failed = true;
+        }
+    }
+
+    /// The age of `key`'s value if it is served only because its renewal failed.
+    pub fn failed_age(&self, key: &str) -> Option<Duration> {
+        self.lock().get(key).filter(|e| e.failed && e.at.elapsed() >= self.ttl).map(|e| e.at.elapsed())
     }
 }
 
@@ -187,5 +216,23 @@ mod tests {
         map.insert("c".into(), 1);
         map.insert("d".into(), 1);
         assert_eq!((show(map.get("b")), show(map.get("d"))), ("missing".into(), "serve 1".into()), "bounded");
+    }
+
+    #[test]
+    fn a_value_whose_renewal_failed_is_served_until_its_bound() {
+        let map = TtlMap::new(Duration::from_millis(20), 8).keeping_on_failure(Duration::from_millis(300));
+        map.insert("a".into(), 1);
+        std::thread::sleep(Duration::from_millis(25));
+        assert_eq!(show(map.get("a")), "refresh 1");
+        map.renewal_failed("a");
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(show(map.get("a")), "refresh 1", "past three ttls, still served: the source is down");
+        assert_eq!(show(map.get("a")), "serve 1", "while one caller renews it");
+        assert!(map.failed_age("a").is_some_and(|age| age >= Duration::from_millis(80)));
+        map.renewal_failed("a");
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(show(map.get("a")), "missing", "not beyond the bound");
+        map.insert("a".into(), 2);
+        assert_eq!((show(map.get("a")), map.failed_age("a")), ("serve 2".into(), None));
     }
 }

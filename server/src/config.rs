@@ -38,6 +38,12 @@ pub struct Settings {
     pub hold_ttl: Duration,
     /// A booking still `preparing` after this long is aborted by recovery.
     pub prepare_timeout: Duration,
+    /// How long a booking waits for its holds; a hold arriving at its owner later is refused,
+    /// and the client has its answer about this long after it asked, whatever the peers do.
+    pub booking_deadline: Duration,
+    /// A participant asks the coordinator about a hold this old instead of waiting out its
+    /// TTL: its booking should have been decided long before.
+    pub hold_check_after: Duration,
     pub peer_connect_timeout: Duration,
     pub peer_request_timeout: Duration,
     /// Consecutive failures that open a peer's circuit breaker, and how long it stays open.
@@ -48,6 +54,10 @@ pub struct Settings {
     pub catalog_ttl: Duration,
     /// How long each airline's day of segments is reused by search.
     pub search_cache_ttl: Duration,
+    /// How long a search waits for a catalog it has no copy of.
+    pub catalog_wait: Duration,
+    /// How long the last good copy of a catalog is served while its airline does not answer.
+    pub catalog_stale: Duration,
     /// A route search answers with what it has found after this long.
     pub search_deadline: Duration,
     pub http_workers: usize,
@@ -111,12 +121,16 @@ impl Settings {
             lock_ttl: env.millis("PASSCOM_LOCK_TTL_MS", "30000")?,
             hold_ttl: env.secs("PASSCOM_HOLD_TTL_SECS", "600")?,
             prepare_timeout: env.secs("PASSCOM_PREPARE_TIMEOUT_SECS", "60")?,
+            booking_deadline: env.millis("PASSCOM_BOOKING_DEADLINE_MS", "2500")?,
+            hold_check_after: env.secs("PASSCOM_HOLD_CHECK_SECS", "10")?,
             peer_connect_timeout: env.millis("PASSCOM_PEER_CONNECT_TIMEOUT_MS", "500")?,
             peer_request_timeout: env.millis("PASSCOM_PEER_TIMEOUT_MS", "3000")?,
             breaker_threshold: env.parsed("PASSCOM_BREAKER_THRESHOLD", Some("3"))?,
             breaker_cooldown: env.millis("PASSCOM_BREAKER_COOLDOWN_MS", "2000")?,
             worker_interval: env.millis("PASSCOM_WORKER_INTERVAL_MS", "500")?,
             catalog_ttl: env.millis("PASSCOM_CATALOG_CACHE_MS", "1000")?,
+            catalog_wait: env.millis("PASSCOM_CATALOG_WAIT_MS", "1000")?,
+            catalog_stale: env.secs("PASSCOM_CATALOG_STALE_SECS", "300")?,
             search_deadline: env.millis("PASSCOM_SEARCH_DEADLINE_MS", "500")?,
             search_cache_ttl: env.millis("PASSCOM_SEARCH_CACHE_MS", "5000")?,
             http_workers: env.parsed("PASSCOM_HTTP_WORKERS", Some("2"))?,

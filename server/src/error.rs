@@ -175,11 +175,42 @@ impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::NotFound => ApiError::not_found("no such resource"),
-            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, _) => {
-                ApiError::dependency_unavailable(Code::DatabaseUnavailable, "the database", e)
-            }
+            e if database_down(&e) => ApiError::dependency_unavailable(Code::DatabaseUnavailable, "the database", e),
             e => ApiError::internal(e),
         }
+    }
+}
+
+/// PostgreSQL messages that say the server, not the statement, failed: a restart or shutdown
+/// ("terminating connection due to administrator command"), a server still starting, no free
+/// connection slot, or the statement timeout that `db` sets so that a stuck database turns into
+/// a 503. diesel passes on the message but not the SQLSTATE, so the message is all there is.
+const SERVER_SIDE_FAILURES: [&str; 7] = [
+    "terminating connection",
+    "the database system is",
+    "server closed the connection",
+    "too many clients",
+    "remaining connection slots",
+    "canceling statement due to statement timeout",
+    "connection to server",
+];
+
+/// Whether a query failed because the database or the connection to it is gone: a retry after
+/// a pause may succeed, so the client gets 503 `database_unavailable`, never a 500.
+pub fn database_down(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        // A closed socket, an I/O error, a connection task that ended: there was no answer at all.
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message().to_ascii_lowercase();
+            SERVER_SIDE_FAILURES.iter().any(|m| message.contains(m))
+        }
+        // The connection died inside a transaction, which could then be neither committed nor
+        // rolled back.
+        Error::BrokenTransactionManager => true,
+        Error::RollbackErrorOnCommit { commit_error, .. } => database_down(commit_error),
+        _ => false,
     }
 }
 

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::locks::LockError;
 
 /// Adds `ARGV[2]` to the counter (starting its window of `ARGV[1]` ms when new); returns the
 /// count and the window's time left in ms.
@@ -40,10 +41,13 @@ async fn count(state: &AppState, key: &str, by: i64, max: u64, window: Duration)
     if max == 0 {
         return None;
     }
-    let counted: Result<(i64, i64), redis::RedisError> = async {
+    let counted: Result<(i64, i64), LockError> = async {
         let mut conn = state.locks.conn().await?;
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
-        Script::new(COUNT).key(state.locks.namespaced(key)).arg(window_ms).arg(by).invoke_async(&mut conn).await
+        let script = Script::new(COUNT);
+        state
+            .locks
+            .checked(script.key(state.locks.namespaced(key)).arg(window_ms).arg(by).invoke_async(&mut conn).await)
     }
     .await;
     match counted {

@@ -64,6 +64,7 @@ impl Application {
         let request_timeout = settings.limits.client_request_timeout;
         let catalog_ttl = settings.catalog_ttl;
         let search_cache_ttl = settings.search_cache_ttl;
+        let catalog_stale = settings.catalog_stale;
         let (finished, finished_queue) = mpsc::unbounded_channel();
         let state = web::Data::new(AppState {
             settings,
@@ -72,7 +73,7 @@ impl Application {
             keys,
             federation,
             metrics,
-            days: TtlMap::new(search_cache_ttl, DAY_BUCKETS),
+            days: TtlMap::new(search_cache_ttl, DAY_BUCKETS).keeping_on_failure(catalog_stale),
             segments_by_id: TtlMap::new(SEGMENT_TTL, 4096),
             cities: TtlMap::new(CITIES_TTL, 64),
             passwords: Passwords::new(std::thread::available_parallelism().map_or(2, usize::from)),

@@ -149,6 +149,18 @@ pub struct RouteList {
     /// False when the search stopped at its deadline or work bound: there may be more routes.
     pub complete: bool,
     pub unavailable_airlines: Vec<AirlineCode>,
+    /// Airlines that did not answer lately, whose last good catalog was used instead.
+    #[serde(default)]
+    pub stale_airlines: Vec<StaleAirline>,
+}
+
+/// An airline's catalog served from the last copy it gave, because it is not answering now.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StaleAirline {
+    pub airline: AirlineCode,
+    /// How old that copy is, in whole seconds.
+    pub age_secs: u64,
 }
 
 /// The most passengers one booking carries.

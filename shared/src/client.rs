@@ -49,6 +49,8 @@ pub fn http_client(connect_timeout: Duration, request_timeout: Duration) -> reqw
 pub struct CallContext {
     pub token: String,
     pub request_id: String,
+    /// Shorter than the client's own request timeout when the caller has a deadline to keep.
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +80,9 @@ impl PeerClient {
             self.http.request(method, &url).bearer_auth(&ctx.token).header(REQUEST_ID_HEADER, &ctx.request_id);
         if let Some(body) = body {
             req = req.json(body);
+        }
+        if let Some(timeout) = ctx.timeout {
+            req = req.timeout(timeout);
         }
         let resp = req.send().await.map_err(|e| PeerError::Unreachable(format!("{url}: {e}")))?;
         let status = resp.status();

@@ -80,6 +80,11 @@ pub struct HoldRequest {
     pub booking_id: Uuid,
     pub coordinator: AirlineCode,
     pub legs: Vec<HoldLeg>,
+    /// The coordinator stops waiting for holds at this instant and aborts: a hold arriving
+    /// later (a stalled link delivering late) is refused instead of blocking a seat for a
+    /// booking that is already over. Absent from older coordinators: no deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

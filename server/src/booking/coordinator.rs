@@ -15,7 +15,8 @@ use passcom_shared::internal::{HoldLeg, ReplicatedPass};
 use passcom_shared::{AirlineCode, Code};
 use uuid::Uuid;
 
-use super::idempotency::{self, IdempotencyKey, Outcome};
+use super::deadline::Deadline;
+use super::idempotency::{self, Earlier, IdempotencyKey, Outcome};
 use super::itinerary::{Itinerary, OwnerLegs};
 use super::participant::{self, HoldError};
 use super::{log, owners};
@@ -32,7 +33,12 @@ struct Booking<'a> {
     user_id: Uuid,
     request_id: &'a str,
     key: Option<&'a IdempotencyKey>,
+    deadline: Deadline,
 }
+
+/// An abort is worth this long a wait even past the deadline: a healthy owner answers in
+/// milliseconds, and the aborts that do not get through are resent by recovery.
+const ABORT_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 #[tracing::instrument(skip_all, fields(booking_id = tracing::field::Empty, legs = request.legs.len()))]
 pub async fn book(
@@ -42,15 +48,21 @@ pub async fn book(
     request: BookingRequest,
     key: Option<IdempotencyKey>,
 ) -> ApiResult<Outcome> {
+    let deadline = Deadline::after(state.settings.booking_deadline);
     if let Some(key) = &key {
         let mut conn = state.pool.get().await?;
-        if let Some(earlier) = idempotency::earlier(&mut conn, user_id, key).await? {
-            return Ok(earlier);
+        // A request still running is past its deadline (and deciding) within this much.
+        let settle = chrono::Duration::from_std(state.settings.booking_deadline).map_err(ApiError::internal)?
+            + chrono::Duration::seconds(1);
+        match idempotency::earlier(&mut conn, user_id, key, settle).await? {
+            Earlier::New => {}
+            Earlier::Answered(outcome) => return Ok(outcome),
+            Earlier::Abandoned(old) => abort_abandoned(state, request_id, old, &deadline).await?,
         }
     }
     // 1. Validate.
-    let itinerary = Itinerary::resolve(state, request_id, &request).await?;
-    let booking = Booking { id: Uuid::now_v7(), user_id, request_id, key: key.as_ref() };
+    let itinerary = Itinerary::resolve(state, request_id, &request, &deadline).await?;
+    let booking = Booking { id: Uuid::now_v7(), user_id, request_id, key: key.as_ref(), deadline };
     tracing::Span::current().record("booking_id", tracing::field::display(booking.id));
 
     // 3. Lock every seat in Redis, all or none. Before the intent (2): a buyer who loses the
@@ -102,7 +114,7 @@ async fn lock_seats(state: &AppState, booking: &Booking<'_>, itinerary: &Itinera
             .with_leg(i)
             .with_airline(leg.airline().clone()))
         }
-        Err(LockError::Unavailable(e)) => {
+        Err(e @ (LockError::Unavailable(_) | LockError::Down)) => {
             Err(ApiError::dependency_unavailable(Code::LockServiceUnavailable, "the seat lock service", e))
         }
     }
@@ -151,7 +163,7 @@ async fn two_phase(state: &AppState, booking: &Booking<'_>, pass: &Pass, itinera
     // 2. Log the intent.
     log_intent(state, booking, itinerary).await?;
     // 4. Prepare: every other owner holds its seats.
-    let refusal = owners::hold_everywhere(state, booking.request_id, booking.id, &groups).await;
+    let refusal = owners::hold_everywhere(state, booking.request_id, booking.id, &booking.deadline, &groups).await;
     pause(state.settings.faults.pause_after_prepare).await;
     // 5. Decide.
     let decided = match refusal {
@@ -170,7 +182,8 @@ async fn two_phase(state: &AppState, booking: &Booking<'_>, pass: &Pass, itinera
             Ok(())
         }
         Decided::Abandoned => {
-            owners::finish_everywhere(state, booking.request_id, booking.id, &remote, FinishAction::Abort).await;
+            let aborts = owners::finish_everywhere(state, booking.request_id, booking.id, &remote, FinishAction::Abort);
+            let _ = tokio::time::timeout(booking.deadline.remaining_at_least(ABORT_WAIT), aborts).await;
             Err(ApiError::new(Code::BookingTimedOut, "the booking took too long and was abandoned; nothing was booked"))
         }
         Decided::Refused(refusal) => {
@@ -198,12 +211,33 @@ async fn log_intent(state: &AppState, booking: &Booking<'_>, itinerary: &Itinera
 }
 
 /// The abort is written before any owner hears of it, and recorded as finished once all have.
+/// The client waits for the owners only until the deadline (and [`ABORT_WAIT`]): an owner that
+/// did not answer its hold will rarely answer its abort, and recovery resends it.
 async fn abort(state: &AppState, booking: &Booking<'_>, remote: &[AirlineCode]) -> ApiResult<()> {
     log::abort(&mut *state.pool.get().await?, booking.id, false).await?;
-    if owners::finish_everywhere(state, booking.request_id, booking.id, remote, FinishAction::Abort).await {
-        log::abort(&mut *state.pool.get().await?, booking.id, true).await?;
+    tell_aborted(state, booking.request_id, booking.id, remote, &booking.deadline).await
+}
+
+async fn tell_aborted(
+    state: &AppState,
+    request_id: &str,
+    booking_id: Uuid,
+    owners: &[AirlineCode],
+    deadline: &Deadline,
+) -> ApiResult<()> {
+    let aborts = owners::finish_everywhere(state, request_id, booking_id, owners, FinishAction::Abort);
+    if let Ok(true) = tokio::time::timeout(deadline.remaining_at_least(ABORT_WAIT), aborts).await {
+        log::abort(&mut *state.pool.get().await?, booking_id, true).await?;
     }
     Ok(())
+}
+
+/// An earlier request with the same key failed and its booking was aborted: its owners are
+/// told before the retry asks them for the same seats.
+async fn abort_abandoned(state: &AppState, request_id: &str, booking_id: Uuid, deadline: &Deadline) -> ApiResult<()> {
+    let owners = log::owners(&mut *state.pool.get().await?, booking_id).await?;
+    tracing::info!(%booking_id, "an earlier request with this Idempotency-Key failed; aborting its booking");
+    tell_aborted(state, request_id, booking_id, &owners, deadline).await
 }
 
 enum Decided {

@@ -2,10 +2,17 @@
 //! response, the same key with another body is a 422, and keys are kept for at least 24 hours.
 //! The key row is written in the same transaction as the booking's intent, so a key can never
 //! start two bookings; the first final answer stored for a key is never overwritten.
+//!
+//! A request that fails with a 5xx leaves no answer: its key is free for a retry at once. Its
+//! booking, if still undecided, is aborted first (by the failing request, or by the retry once
+//! the booking is past its deadline when the failure could not even reach the database), and
+//! the retry tells the owners before starting afresh, so that the old booking's holds cannot
+//! refuse the new one's.
 
 use std::future::{ready, Ready};
 
 use actix_web::{FromRequest, HttpRequest};
+use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use passcom_shared::api::Pass;
@@ -56,6 +63,17 @@ impl IdempotencyKey {
     }
 }
 
+/// What an earlier request with the same key left behind.
+pub enum Earlier {
+    /// Nothing: the key is new.
+    New,
+    /// Its final answer, to replay.
+    Answered(Outcome),
+    /// It failed without an answer, and its booking is aborted now: the key is free once the
+    /// booking's owners have been told.
+    Abandoned(Uuid),
+}
+
 /// What `POST /bookings` answers.
 pub enum Outcome {
     Created(Pass),
@@ -67,9 +85,14 @@ pub enum Outcome {
     },
 }
 
-/// The answer an earlier request with this key left behind, if it is final; `None` when the
-/// key is new (or free again after a failure).
-pub async fn earlier(conn: &mut AsyncPgConnection, user_id: Uuid, key: &IdempotencyKey) -> ApiResult<Option<Outcome>> {
+/// What an earlier request with this key left behind. A booking still `preparing` that began
+/// before `settle` ago is past its deadline: its request is over, so it is aborted here.
+pub async fn earlier(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    key: &IdempotencyKey,
+    settle: chrono::Duration,
+) -> ApiResult<Earlier> {
     let row: Option<(String, Uuid, Option<i16>, Option<serde_json::Value>)> = idempotency_keys::table
         .find((user_id, &key.key))
         .select((
@@ -81,7 +104,7 @@ pub async fn earlier(conn: &mut AsyncPgConnection, user_id: Uuid, key: &Idempote
         .first(conn)
         .await
         .optional()?;
-    let Some((hash, booking_id, status, body)) = row else { return Ok(None) };
+    let Some((hash, booking_id, status, body)) = row else { return Ok(Earlier::New) };
     if hash != key.request_hash {
         return Err(ApiError::new(
             Code::IdempotencyKeyReused,
@@ -89,21 +112,23 @@ pub async fn earlier(conn: &mut AsyncPgConnection, user_id: Uuid, key: &Idempote
         ));
     }
     if let (Some(status), Some(body)) = (status, body) {
-        return Ok(Some(Outcome::Replayed { status: u16::try_from(status).unwrap_or(500), body, booking_id }));
+        let status = u16::try_from(status).unwrap_or(500);
+        return Ok(Earlier::Answered(Outcome::Replayed { status, body, booking_id }));
     }
     // The pass is written in the very transaction that commits the booking: its response was
     // never stored (the server died), and the pass is the answer.
     if let Some(pass) = passes::for_user(conn, user_id, Some(booking_id)).await?.pop() {
-        return Ok(Some(Outcome::Created(pass)));
+        return Ok(Earlier::Answered(Outcome::Created(pass)));
     }
-    match log::state_of(conn, booking_id).await? {
-        Some(BookingState::Aborted) | None => {
-            // It failed without a stored answer (a crash); the key is free for a fresh attempt.
-            diesel::delete(idempotency_keys::table.find((user_id, &key.key))).execute(conn).await?;
-            Ok(None)
-        }
-        Some(_) => Err(in_progress()),
-    }
+    let abandoned = match log::state_of(conn, booking_id).await? {
+        None => false,
+        Some(BookingState::Aborted) => true,
+        Some(BookingState::Preparing) if log::abandon(conn, booking_id, Utc::now() - settle).await? => true,
+        Some(_) => return Err(in_progress()),
+    };
+    // It failed without a stored answer; the key is free for a fresh attempt.
+    diesel::delete(idempotency_keys::table.find((user_id, &key.key))).execute(conn).await?;
+    Ok(if abandoned { Earlier::Abandoned(booking_id) } else { Earlier::New })
 }
 
 /// Claims the key for this booking, inside the transaction that starts it.
@@ -143,7 +168,8 @@ fn transient(code: Code, status: u16) -> bool {
 }
 
 /// Stores the final answer of `booking_id`'s request, also when the key's row was rolled back
-/// with a refused booking. A transient failure frees this booking's claim on the key instead.
+/// with a refused booking. A transient failure stores nothing and aborts the booking if it is
+/// still undecided, which frees the key for a retry (see [`earlier`]).
 /// Only the claim's own booking may store an answer, and only once: a concurrent duplicate
 /// (which lost the claim) never overwrites the winner's.
 pub async fn remember(
@@ -156,11 +182,8 @@ pub async fn remember(
     let (status, body) = match answer {
         Ok(pass) => (201, serde_json::to_value(pass).unwrap_or_default()),
         Err(e) if transient(e.code(), e.problem().status) => {
-            let ours = idempotency_keys::table
-                .find((user_id, &key.key))
-                .filter(idempotency_keys::booking_id.eq(booking_id))
-                .filter(idempotency_keys::response_status.is_null());
-            diesel::delete(ours).execute(conn).await?;
+            // This request is over: nobody else will decide its booking.
+            log::abandon(conn, booking_id, Utc::now() + chrono::Duration::days(1)).await?;
             return Ok(());
         }
         Err(e) => (e.problem().status, serde_json::to_value(e.problem()).unwrap_or_default()),

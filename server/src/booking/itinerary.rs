@@ -14,6 +14,7 @@ use passcom_shared::internal::HoldLeg;
 use passcom_shared::{AirlineCode, SeatCode, SegmentId, SegmentIds, MAX_LEGS};
 use uuid::Uuid;
 
+use super::deadline::Deadline;
 use crate::app::AppState;
 use crate::catalog::federated;
 use crate::catalog::route_search::MIN_CONNECTION;
@@ -49,10 +50,17 @@ pub fn invalid(detail: impl Into<String>) -> ApiError {
 }
 
 impl Itinerary {
-    pub async fn resolve(state: &AppState, request_id: &str, request: &BookingRequest) -> ApiResult<Self> {
+    /// The request checked and its segments found, asking their owners no later than
+    /// `deadline` (a hung owner fails the booking then).
+    pub async fn resolve(
+        state: &AppState,
+        request_id: &str,
+        request: &BookingRequest,
+        deadline: &Deadline,
+    ) -> ApiResult<Self> {
         let travellers = party(request.passengers.as_deref())?;
         let seats = check_shape(state, &request.legs, travellers.len().max(1))?;
-        let legs = resolve_segments(state, request_id, &request.legs, seats).await?;
+        let legs = resolve_segments(state, request_id, &request.legs, seats, deadline).await?;
         check_chain(&legs)?;
         Ok(Self { travellers, legs })
     }
@@ -205,6 +213,7 @@ async fn resolve_segments(
     request_id: &str,
     legs: &[LegRequest],
     seats: Vec<Vec<SeatCode>>,
+    deadline: &Deadline,
 ) -> ApiResult<Vec<PlannedLeg>> {
     let mut by_airline: BTreeMap<&AirlineCode, Vec<SegmentId>> = BTreeMap::new();
     for leg in legs {
@@ -213,7 +222,7 @@ async fn resolve_segments(
     let lookups = by_airline.into_iter().map(|(airline, ids)| async move {
         let owner = state.federation.owner(airline).ok_or_else(|| invalid(format!("no airline `{airline}`")))?;
         let ids = SegmentIds::new(ids).map_err(|e| invalid(e.to_string()))?;
-        federated::by_ids(state, request_id, owner, airline, &ids).await
+        federated::by_ids(state, request_id, owner, airline, &ids, deadline.remaining()).await
     });
     let found: Vec<Segment> =
         join_all(lookups).await.into_iter().collect::<ApiResult<Vec<_>>>()?.into_iter().flatten().collect();

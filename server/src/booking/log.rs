@@ -90,6 +90,26 @@ pub async fn abort(conn: &mut AsyncPgConnection, booking_id: Uuid, finished: boo
         .map(drop)
 }
 
+/// Aborts the booking if it is still `preparing` and began before `begun_before`: its request
+/// failed or is long past its deadline, so nobody will decide it. True if it was aborted now.
+/// Safe against a request still running: its commit point requires `preparing`, so it finds
+/// the booking abandoned and aborts too.
+pub async fn abandon(
+    conn: &mut AsyncPgConnection,
+    booking_id: Uuid,
+    begun_before: chrono::DateTime<Utc>,
+) -> QueryResult<bool> {
+    let undecided = bookings::table
+        .find(booking_id)
+        .filter(bookings::state.eq(BookingState::Preparing))
+        .filter(bookings::created_at.lt(begun_before));
+    let aborted = diesel::update(undecided)
+        .set((bookings::state.eq(BookingState::Aborted), bookings::updated_at.eq(Utc::now())))
+        .execute(conn)
+        .await?;
+    Ok(aborted == 1)
+}
+
 /// Aborts every booking still `preparing` that began before `cutoff`.
 pub async fn abort_stale(conn: &mut AsyncPgConnection, cutoff: chrono::DateTime<Utc>) -> QueryResult<usize> {
     let stale =
@@ -127,14 +147,28 @@ pub async fn claim_unfinished(
         .load(conn)
         .await?;
     due.into_iter()
-        .map(|(booking_id, state, legs)| {
-            let legs: Vec<LegRequest> = serde_json::from_value(legs)?;
-            let mut owners: Vec<AirlineCode> = legs.into_iter().map(|l| l.airline).collect();
-            owners.sort();
-            owners.dedup();
-            Ok(Unfinished { booking_id, state, owners })
-        })
+        .map(|(booking_id, state, legs)| Ok(Unfinished { booking_id, state, owners: owners_of(legs)? }))
         .collect()
+}
+
+/// Every owner of the logged legs, once each, in code order.
+fn owners_of(legs: serde_json::Value) -> QueryResult<Vec<AirlineCode>> {
+    let legs: Vec<LegRequest> =
+        serde_json::from_value(legs).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+    let mut owners: Vec<AirlineCode> = legs.into_iter().map(|l| l.airline).collect();
+    owners.sort();
+    owners.dedup();
+    Ok(owners)
+}
+
+/// The owners of one logged booking (none if there is no such booking).
+pub async fn owners(conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<Vec<AirlineCode>> {
+    let legs: Option<serde_json::Value> =
+        bookings::table.find(booking_id).select(bookings::legs).first(conn).await.optional()?;
+    Ok(match legs {
+        Some(legs) => owners_of(legs)?,
+        None => Vec::new(),
+    })
 }
 
 /// Every owner acknowledged these decided bookings' outcomes.

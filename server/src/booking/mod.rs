@@ -4,6 +4,7 @@
 
 pub mod cancel;
 pub mod coordinator;
+pub mod deadline;
 pub mod finished;
 pub mod idempotency;
 pub mod itinerary;

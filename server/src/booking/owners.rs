@@ -5,25 +5,29 @@
 use futures::future::join_all;
 use passcom_shared::client::{FinishAction, PeerError};
 use passcom_shared::internal::{Decision, HoldRequest};
-use passcom_shared::AirlineCode;
+use passcom_shared::{AirlineCode, Code};
 use uuid::Uuid;
 
+use super::deadline::Deadline;
 use super::itinerary::OwnerLegs;
 use super::{log, participant};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::federation::Owner;
 
-/// Prepare: asks every other owner to hold its legs, in parallel. Returns the refusal of the
-/// earliest leg, if any owner refused or could not be reached.
+/// Prepare: asks every other owner to hold its legs, in parallel, waiting no longer than the
+/// booking's deadline. Returns the refusal of the earliest leg, if any owner refused or could
+/// not be reached in time.
 pub async fn hold_everywhere<'a>(
     state: &AppState,
     request_id: &str,
     booking_id: Uuid,
+    deadline: &Deadline,
     groups: impl IntoIterator<Item = (&'a AirlineCode, &'a OwnerLegs)>,
 ) -> Option<ApiError> {
-    let holds =
-        join_all(groups.into_iter().map(|(airline, group)| hold_at(state, request_id, booking_id, airline, group)));
+    let holds = join_all(
+        groups.into_iter().map(|(airline, group)| hold_at(state, request_id, booking_id, deadline, airline, group)),
+    );
     holds.await.into_iter().filter_map(Result::err).min_by_key(|e| e.problem().leg.unwrap_or(usize::MAX))
 }
 
@@ -32,6 +36,7 @@ async fn hold_at(
     state: &AppState,
     request_id: &str,
     booking_id: Uuid,
+    deadline: &Deadline,
     airline: &AirlineCode,
     group: &OwnerLegs,
 ) -> ApiResult<()> {
@@ -43,8 +48,13 @@ async fn hold_at(
         booking_id,
         coordinator: state.settings.airline.clone(),
         legs: group.iter().map(|(_, l)| l.clone()).collect(),
+        deadline: Some(deadline.utc()),
     };
-    match peer.hold(request_id, &request).await {
+    let left = deadline.remaining();
+    if left.is_zero() {
+        return Err(ApiError::new(Code::BookingTimedOut, "the booking ran out of time; nothing was booked"));
+    }
+    match peer.hold(request_id, &request, left).await {
         Ok(_) => Ok(()),
         Err(PeerError::Refused(problem)) => {
             let leg = leg_of(problem.leg.unwrap_or(0));

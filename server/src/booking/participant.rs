@@ -262,11 +262,16 @@ pub async fn release(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<
     }
 }
 
-/// Bookings with a hold past its deadline, and the coordinator to ask about each.
-pub async fn expired_holds(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<(Uuid, Option<String>)>> {
+/// Bookings with a hold due to expire before `due_before`, and the coordinator to ask about
+/// each.
+pub async fn holds_to_question(
+    conn: &mut AsyncPgConnection,
+    due_before: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<(Uuid, Option<String>)>> {
     seats::table
         .filter(seats::status.eq(SeatStatus::Held))
-        .filter(seats::held_until.lt(Utc::now()))
+        .filter(seats::held_until.lt(due_before))
         .select((seats::booking_id.assume_not_null(), seats::coordinator))
         .distinct()
         .limit(limit)

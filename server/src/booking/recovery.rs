@@ -2,9 +2,11 @@
 //!
 //! - as coordinator, it aborts bookings stuck in `preparing` past the timeout, and keeps sending
 //!   the decision of every decided but unfinished booking until each owner acknowledges;
-//! - as participant, it resolves holds past their deadline by asking the booking's coordinator:
-//!   `committed` sells, `aborted` or unknown frees, and no answer keeps the hold. It never frees
-//!   a seat on its own.
+//! - as participant, it resolves holds by asking the booking's coordinator: `committed` sells,
+//!   `aborted` or unknown frees, and no answer keeps the hold. It never frees a seat on its own.
+//!   It asks about a hold once it is `PASSCOM_HOLD_CHECK_SECS` old, long after its booking
+//!   should have been decided, rather than at the end of its TTL: a hold that reached us after
+//!   its booking was aborted (and its abort had come and gone) is freed within seconds.
 
 use chrono::Utc;
 use diesel_async::scoped_futures::ScopedFutureExt;
@@ -33,7 +35,7 @@ pub async fn run(state: actix_web::web::Data<AppState>) {
 pub async fn round(state: &AppState) -> anyhow::Result<()> {
     abort_stale(state).await?;
     drive_decided(state).await?;
-    resolve_expired_holds(state).await?;
+    resolve_old_holds(state).await?;
     Ok(())
 }
 
@@ -68,9 +70,13 @@ async fn drive_decided(state: &AppState) -> anyhow::Result<()> {
     .await
 }
 
-async fn resolve_expired_holds(state: &AppState) -> anyhow::Result<()> {
+async fn resolve_old_holds(state: &AppState) -> anyhow::Result<()> {
     let mut conn = state.pool.get().await?;
-    for (booking_id, coordinator) in participant::expired_holds(&mut conn, 50).await? {
+    // A hold taken `hold_check_after` ago expires `hold_ttl - hold_check_after` from now; with a
+    // TTL shorter than that, holds are questioned once they expire.
+    let settled = state.settings.hold_ttl.saturating_sub(state.settings.hold_check_after);
+    let due_before = Utc::now() + chrono::Duration::from_std(settled)?;
+    for (booking_id, coordinator) in participant::holds_to_question(&mut conn, due_before, 50).await? {
         let asked = match coordinator.and_then(|c| AirlineCode::parse(&c).ok()) {
             Some(coordinator) => owners::decision_of(state, &coordinator, booking_id).await,
             None => Err(anyhow::anyhow!("hold names no coordinator")),
@@ -78,16 +84,16 @@ async fn resolve_expired_holds(state: &AppState) -> anyhow::Result<()> {
         match asked {
             Ok(Decision::Committed) => {
                 participant::commit(&mut conn, booking_id, None).await?;
-                tracing::info!(%booking_id, "expired hold sold: the coordinator committed");
+                tracing::info!(%booking_id, "old hold sold: the coordinator committed");
             }
             Ok(Decision::Aborted | Decision::Unknown) => {
                 participant::abort(&mut conn, booking_id, None).await?;
-                tracing::info!(%booking_id, "expired hold freed: the coordinator aborted or never knew it");
+                tracing::info!(%booking_id, "old hold freed: the coordinator aborted or never knew it");
             }
             Ok(Decision::Preparing) => {
-                tracing::debug!(%booking_id, "expired hold kept: the coordinator is still deciding")
+                tracing::debug!(%booking_id, "old hold kept: the coordinator is still deciding")
             }
-            Err(e) => tracing::warn!(%booking_id, error = %e, "expired hold kept: no decision from the coordinator"),
+            Err(e) => tracing::warn!(%booking_id, error = %e, "old hold kept: no decision from the coordinator"),
         }
     }
     Ok(())

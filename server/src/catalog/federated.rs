@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 
+use actix_web::web;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::future::join_all;
-use passcom_shared::api::{CityList, Segment, SegmentDetail, SegmentList};
+use passcom_shared::api::{CityList, Segment, SegmentDetail, SegmentList, StaleAirline};
 use passcom_shared::client::PeerError;
 use passcom_shared::internal::{SegmentFilter, SegmentKey, MAX_SEGMENT_BATCH};
 use passcom_shared::{AirlineCode, SegmentId, SegmentIds};
@@ -26,12 +27,14 @@ enum Missing {
     Local(ApiError),
 }
 
-/// One airline's segments selected by `filter`, all pages of them.
+/// One airline's segments selected by `filter`, all pages of them; each call to a peer given
+/// up after `within` when set.
 async fn fetch(
     state: &AppState,
     request_id: &str,
     owner: Owner<'_>,
     filter: &SegmentFilter,
+    within: Option<std::time::Duration>,
 ) -> Result<Vec<Segment>, Missing> {
     let mut all: Vec<Segment> = Vec::new();
     let mut filter = filter.clone();
@@ -41,7 +44,7 @@ async fn fetch(
                 let mut conn = state.pool.get().await.map_err(|e| Missing::Local(e.into()))?;
                 local::list(&mut conn, &state.settings.airline, &filter).await.map_err(|e| Missing::Local(e.into()))?
             }
-            Owner::Peer(peer) => peer.segments(request_id, &filter).await.map_err(Missing::Peer)?.segments,
+            Owner::Peer(peer) => peer.segments(request_id, &filter, within).await.map_err(Missing::Peer)?.segments,
         };
         let full = batch.len() >= filter.limit.unwrap_or(MAX_SEGMENT_BATCH).min(MAX_SEGMENT_BATCH);
         all.extend(batch);
@@ -55,77 +58,123 @@ async fn fetch(
     }
 }
 
+/// What route search gets from the catalogs: each airline's days, the airlines missing, and
+/// those served from their last good copy.
+pub struct Window {
+    pub days: Vec<Arc<Vec<Segment>>>,
+    pub unavailable: Vec<AirlineCode>,
+    pub stale: Vec<StaleAirline>,
+}
+
 /// Every airline's segments departing in `[from, to)`, for route search.
 pub async fn window(
-    state: &AppState,
+    state: &web::Data<AppState>,
     request_id: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> ApiResult<(Vec<Arc<Vec<Segment>>>, Vec<AirlineCode>)> {
+) -> ApiResult<Window> {
     let days: Vec<NaiveDate> = from.date_naive().iter_days().take_while(|d| *d <= to.date_naive()).collect();
     let parts = join_all(
         state.federation.owners().into_iter().map(|(airline, owner)| days_of(state, request_id, airline, owner, &days)),
     )
     .await;
-    let (mut found, mut unavailable) = (Vec::new(), Vec::new());
+    let mut window = Window { days: Vec::new(), unavailable: Vec::new(), stale: Vec::new() };
     for part in parts {
         match part {
-            Ok(buckets) => found.extend(buckets),
+            Ok((airline, buckets, age)) => {
+                window.days.extend(buckets);
+                if let Some(age) = age {
+                    window.stale.push(StaleAirline { airline, age_secs: age.as_secs() });
+                }
+            }
             Err((_, Missing::Local(e))) => return Err(e),
-            Err((airline, Missing::Peer(_))) => unavailable.push(airline),
+            Err((airline, Missing::Peer(_))) => window.unavailable.push(airline),
         }
     }
-    Ok((found, unavailable))
+    Ok(window)
 }
 
 fn day_key(airline: &AirlineCode, day: NaiveDate) -> String {
     format!("{airline}|{day}")
 }
 
-/// One airline's days: cached ones as they are, the others (and the stale one this caller was
-/// chosen to renew) in one call for the span they cover.
+type Days = (AirlineCode, Vec<Arc<Vec<Segment>>>, Option<std::time::Duration>);
+
+/// One airline's days. When every day has a copy, they are served at once and the stale ones
+/// renewed in the background: a hung peer costs the renewal its timeout, never a request.
+/// Days without a copy are fetched now, waiting at most `catalog_wait`. A copy whose renewal
+/// failed is served for `PASSCOM_CATALOG_STALE_SECS`, and its age reported.
 async fn days_of(
-    state: &AppState,
+    state: &web::Data<AppState>,
     request_id: &str,
     airline: AirlineCode,
     owner: Owner<'_>,
     days: &[NaiveDate],
-) -> Result<Vec<Arc<Vec<Segment>>>, (AirlineCode, Missing)> {
+) -> Result<Days, (AirlineCode, Missing)> {
     let mut found = Vec::new();
-    let mut stale = Vec::new();
-    let mut wanted: Vec<NaiveDate> = Vec::new();
+    let mut renew: Vec<NaiveDate> = Vec::new();
+    let mut missing: Vec<NaiveDate> = Vec::new();
     for day in days {
         match state.days.get(&day_key(&airline, *day)) {
             Cached::Serve(bucket) => found.push(bucket),
             Cached::Refresh(bucket) => {
-                stale.push(bucket);
-                wanted.push(*day);
+                found.push(bucket);
+                renew.push(*day);
             }
-            Cached::Missing => wanted.push(*day),
+            Cached::Missing => missing.push(*day),
         }
     }
-    let (Some(first), Some(last)) = (wanted.first(), wanted.last()) else { return Ok(found) };
+    let age = days.iter().filter_map(|day| state.days.failed_age(&day_key(&airline, *day))).max();
+    if missing.is_empty() {
+        if let (Some(first), Some(last)) = (renew.first().copied(), renew.last().copied()) {
+            let (state, request_id, airline) = (state.clone(), request_id.to_owned(), airline.clone());
+            tokio::spawn(async move {
+                if let Some(owner) = state.federation.owner(&airline) {
+                    let _ = fetch_days(&state, &request_id, &airline, owner, first, last, None).await;
+                }
+            });
+        }
+        return Ok((airline, found, age));
+    }
+    let (first, last) = (*days.first().unwrap_or(&missing[0]), *days.last().unwrap_or(&missing[0]));
+    let wait = Some(state.settings.catalog_wait);
+    match fetch_days(state, request_id, &airline, owner, first, last, wait).await {
+        Ok(buckets) => Ok((airline, buckets, None)),
+        Err(e) => Err((airline, e)),
+    }
+}
+
+/// Fetches one airline's days `first..=last` in one call and caches each day; on failure, the
+/// copies already held are kept (and served) as the last good ones.
+async fn fetch_days(
+    state: &AppState,
+    request_id: &str,
+    airline: &AirlineCode,
+    owner: Owner<'_>,
+    first: NaiveDate,
+    last: NaiveDate,
+    within: Option<std::time::Duration>,
+) -> Result<Vec<Arc<Vec<Segment>>>, Missing> {
+    let span = || first.iter_days().take_while(move |d| *d <= last);
     let filter = SegmentFilter {
-        from: Some(start_of(*first)),
-        to: Some(start_of(*last + Duration::days(1))),
+        from: Some(start_of(first)),
+        to: Some(start_of(last + Duration::days(1))),
         ..SegmentFilter::default()
     };
-    match fetch(state, request_id, owner, &filter).await {
-        Ok(segments) => {
-            for day in first.iter_days().take_while(|d| d <= last) {
+    match fetch(state, request_id, owner, &filter, within).await {
+        Ok(segments) => Ok(span()
+            .map(|day| {
                 let bucket: Vec<Segment> =
                     segments.iter().filter(|s| s.departs_at.date_naive() == day).cloned().collect();
                 let bucket = Arc::new(bucket);
-                state.days.insert(day_key(&airline, day), bucket.clone());
-                if wanted.contains(&day) {
-                    found.push(bucket);
-                }
-            }
-            Ok(found)
+                state.days.insert(day_key(airline, day), bucket.clone());
+                bucket
+            })
+            .collect()),
+        Err(e) => {
+            span().for_each(|day| state.days.renewal_failed(&day_key(airline, day)));
+            Err(e)
         }
-        // What was served before beats nothing while it lasts, but only if it covers every day.
-        Err(_) if stale.len() == wanted.len() => Ok(found.into_iter().chain(stale).collect()),
-        Err(e) => Err((airline, e)),
     }
 }
 
@@ -180,7 +229,7 @@ pub async fn page(
         // One more than a page from each: if the merge has more than a page, there is a next.
         let filter =
             SegmentFilter { after: after.map(|c| c.resume_at(&code)), limit: Some(limit + 1), ..filter.clone() };
-        (code, fetch(state, request_id, owner, &filter).await)
+        (code, fetch(state, request_id, owner, &filter, None).await)
     }))
     .await;
     let mut segments = Vec::new();
@@ -202,13 +251,14 @@ pub async fn page(
 
 /// The listed segments of one airline, for a booking: from the short-lived cache of segments
 /// looked up before, else from their owner in one call. Their seat counts may be stale; the
-/// hold at the owner is what decides.
+/// hold at the owner is what decides. An owner that has not answered `within` is unavailable.
 pub async fn by_ids(
     state: &AppState,
     request_id: &str,
     owner: Owner<'_>,
     airline: &AirlineCode,
     ids: &SegmentIds,
+    within: std::time::Duration,
 ) -> ApiResult<Vec<Segment>> {
     let key = |id: &SegmentId| format!("{airline}/{id}");
     let cached: Vec<Segment> = ids
@@ -223,7 +273,10 @@ pub async fn by_ids(
         return Ok(cached);
     }
     let filter = SegmentFilter { ids: Some(ids.clone()), ..SegmentFilter::default() };
-    let found = match fetch(state, request_id, owner, &filter).await {
+    if within.is_zero() {
+        return Err(ApiError::airline_unavailable(airline, format!("airline {airline} did not answer in time")));
+    }
+    let found = match fetch(state, request_id, owner, &filter, Some(within)).await {
         Ok(found) => found,
         Err(Missing::Local(e)) => return Err(e),
         Err(Missing::Peer(e)) => return Err(ApiError::peer_failure(airline, e)),

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use actix_web::web;
 use chrono::Duration;
 use passcom_shared::api::RouteList;
 
@@ -33,9 +34,10 @@ const FIRST_REACH: Duration = Duration::hours(48);
 /// [`FIRST_REACH`] after the window are searched first; only when a route may still need later
 /// legs (no route found yet, or the latest useful arrival lies beyond what was read) is the
 /// search run again over everything `max_legs` legs can reach.
-pub async fn routes(state: &AppState, request_id: &str, query: RouteQuery) -> ApiResult<RouteList> {
+pub async fn routes(state: &web::Data<AppState>, request_id: &str, query: RouteQuery) -> ApiResult<RouteList> {
     if query.first_from >= query.first_to {
-        return Ok(RouteList { routes: Vec::new(), complete: true, unavailable_airlines: Vec::new() });
+        let (routes, unavailable_airlines, stale_airlines) = (Vec::new(), Vec::new(), Vec::new());
+        return Ok(RouteList { routes, complete: true, unavailable_airlines, stale_airlines });
     }
     let reach = route_search::horizon(query.first_to, query.max_legs);
     let cancelled = Arc::new(AtomicBool::new(false));
@@ -43,7 +45,8 @@ pub async fn routes(state: &AppState, request_id: &str, query: RouteQuery) -> Ap
     let deadline = Instant::now() + state.settings.search_deadline;
     let mut until = (query.first_to + FIRST_REACH).min(reach);
     loop {
-        let (days, unavailable_airlines) = federated::window(state, request_id, query.first_from, until).await?;
+        let federated::Window { days, unavailable: unavailable_airlines, stale: stale_airlines } =
+            federated::window(state, request_id, query.first_from, until).await?;
         let (query, cancelled) = (query.clone(), cancelled.clone());
         let found = tokio::task::spawn_blocking(move || {
             let budget = Budget { deadline, cancelled: &cancelled };
@@ -56,7 +59,8 @@ pub async fn routes(state: &AppState, request_id: &str, query: RouteQuery) -> Ap
         .await
         .map_err(ApiError::internal)?;
         if until >= reach || found.arrive_by.is_some_and(|by| by <= until) {
-            return Ok(RouteList { routes: found.routes, complete: found.complete, unavailable_airlines });
+            let (routes, complete) = (found.routes, found.complete);
+            return Ok(RouteList { routes, complete, unavailable_airlines, stale_airlines });
         }
         until = reach;
     }

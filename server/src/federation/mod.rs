@@ -4,6 +4,7 @@
 
 pub mod breaker;
 pub mod owner;
+pub mod stall;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 use self::breaker::Breaker;
 pub use self::owner::Owner;
+use self::stall::LoopClock;
 use crate::auth::{tokens, KeyRing};
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -28,6 +30,7 @@ use crate::metrics::Metrics;
 struct Caller {
     keys: Arc<KeyRing>,
     metrics: Arc<Metrics>,
+    clock: Arc<LoopClock>,
     /// One service token serves every call for a while: signing per call would be waste.
     token: Mutex<Option<(String, Instant)>>,
 }
@@ -63,17 +66,19 @@ impl Peer {
         &'a self,
         op: &'static str,
         request_id: &str,
+        timeout: Option<Duration>,
         f: impl FnOnce(&'a PeerClient, CallContext) -> Fut,
     ) -> Result<T, PeerError>
     where
         Fut: Future<Output = Result<T, PeerError>>,
     {
         let metrics = &self.caller.metrics;
-        if !self.breaker.allow() {
+        let Some(permit) = self.breaker.allow() else {
             metrics.peer_call(self.airline.as_str(), op, "breaker_open");
             return Err(PeerError::Unreachable(format!("airline {} is unavailable (circuit open)", self.airline)));
-        }
-        let ctx = CallContext { token: self.caller.service_token()?, request_id: request_id.to_owned() };
+        };
+        let ctx = CallContext { token: self.caller.service_token()?, request_id: request_id.to_owned(), timeout };
+        let started = Instant::now();
         let result = f(&self.client, ctx).await;
         let outcome = match &result {
             Ok(_) => "ok",
@@ -82,25 +87,35 @@ impl Peer {
         };
         metrics.peer_call(self.airline.as_str(), op, outcome);
         match &result {
+            Err(PeerError::Unreachable(why)) if self.caller.clock.stalled_since(started) => {
+                tracing::warn!(error = %why, "peer call failed while this process stood still; not held against the peer");
+                drop(permit);
+            }
             Err(PeerError::Unreachable(why)) => {
                 tracing::warn!(error = %why, "peer call failed");
-                self.breaker.record_failure();
+                permit.failure();
             }
-            _ => self.breaker.record_success(),
+            _ => permit.success(),
         }
         result
     }
 
-    pub async fn segments(&self, request_id: &str, filter: &SegmentFilter) -> Result<SegmentBatch, PeerError> {
-        self.call("segments", request_id, |client, ctx| client.segments(ctx, filter)).await
+    /// `within`: a bound shorter than the usual request timeout, for a caller with a deadline.
+    pub async fn segments(
+        &self,
+        request_id: &str,
+        filter: &SegmentFilter,
+        within: Option<Duration>,
+    ) -> Result<SegmentBatch, PeerError> {
+        self.call("segments", request_id, within, |client, ctx| client.segments(ctx, filter)).await
     }
 
     pub async fn cities(&self, request_id: &str) -> Result<CityBatch, PeerError> {
-        self.call("cities", request_id, |client, ctx| client.cities(ctx)).await
+        self.call("cities", request_id, None, |client, ctx| client.cities(ctx)).await
     }
 
     pub async fn segment(&self, request_id: &str, id: &SegmentId) -> Result<SegmentDetail, PeerError> {
-        self.call("segment", request_id, |client, ctx| client.segment(ctx, id)).await
+        self.call("segment", request_id, None, |client, ctx| client.segment(ctx, id)).await
     }
 
     pub async fn legacy_segments(
@@ -108,23 +123,29 @@ impl Peer {
         request_id: &str,
         lookup: &LegacyLookup,
     ) -> Result<LegacySegmentBatch, PeerError> {
-        self.call("legacy_segments", request_id, |client, ctx| client.legacy_segments(ctx, lookup)).await
+        self.call("legacy_segments", request_id, None, |client, ctx| client.legacy_segments(ctx, lookup)).await
     }
 
     pub async fn claim_login(&self, request_id: &str, claim: &LoginClaim) -> Result<LoginClaim, PeerError> {
-        self.call("claim_login", request_id, |client, ctx| client.claim_login(ctx, claim)).await
+        self.call("claim_login", request_id, None, |client, ctx| client.claim_login(ctx, claim)).await
     }
 
     pub async fn release_login(&self, request_id: &str, claim: &LoginClaim) -> Result<LoginClaim, PeerError> {
-        self.call("release_login", request_id, |client, ctx| client.release_login(ctx, claim)).await
+        self.call("release_login", request_id, None, |client, ctx| client.release_login(ctx, claim)).await
     }
 
     pub async fn replicate(&self, request_id: &str, batch: &ReplicationBatch) -> Result<ReplicationReceipt, PeerError> {
-        self.call("replicate", request_id, |client, ctx| client.replicate(ctx, batch)).await
+        self.call("replicate", request_id, None, |client, ctx| client.replicate(ctx, batch)).await
     }
 
-    pub async fn hold(&self, request_id: &str, request: &HoldRequest) -> Result<HoldGranted, PeerError> {
-        self.call("hold", request_id, |client, ctx| client.hold(ctx, request)).await
+    /// A hold given up on at `timeout`: the booking's deadline, not the usual request timeout.
+    pub async fn hold(
+        &self,
+        request_id: &str,
+        request: &HoldRequest,
+        timeout: Duration,
+    ) -> Result<HoldGranted, PeerError> {
+        self.call("hold", request_id, Some(timeout), |client, ctx| client.hold(ctx, request)).await
     }
 
     pub async fn finish(
@@ -133,19 +154,19 @@ impl Peer {
         booking_id: Uuid,
         action: FinishAction,
     ) -> Result<SeatsChanged, PeerError> {
-        self.call(action.as_str(), request_id, |client, ctx| client.finish(ctx, booking_id, action)).await
+        self.call(action.as_str(), request_id, None, |client, ctx| client.finish(ctx, booking_id, action)).await
     }
 
     pub async fn decision(&self, request_id: &str, booking_id: Uuid) -> Result<DecisionBody, PeerError> {
-        self.call("decision", request_id, |client, ctx| client.decision(ctx, booking_id)).await
+        self.call("decision", request_id, None, |client, ctx| client.decision(ctx, booking_id)).await
     }
 
     pub async fn account(&self, request_id: &str, user_id: Uuid) -> Result<Account, PeerError> {
-        self.call("account", request_id, |client, ctx| client.account(ctx, user_id)).await
+        self.call("account", request_id, None, |client, ctx| client.account(ctx, user_id)).await
     }
 
     pub async fn cancel_pass(&self, request_id: &str, pass_id: Uuid, req: &CancelRequest) -> Result<Pass, PeerError> {
-        self.call("cancel_pass", request_id, |client, ctx| client.cancel_pass(ctx, pass_id, req)).await
+        self.call("cancel_pass", request_id, None, |client, ctx| client.cancel_pass(ctx, pass_id, req)).await
     }
 
     pub fn status(&self) -> PeerStatus {
@@ -163,11 +184,13 @@ impl Peer {
 pub struct Federation {
     own: AirlineCode,
     peers: Vec<Peer>,
+    clock: Arc<LoopClock>,
 }
 
 impl Federation {
     pub fn new(settings: &Settings, http: &reqwest::Client, keys: Arc<KeyRing>, metrics: Arc<Metrics>) -> Self {
-        let caller = Arc::new(Caller { keys, metrics, token: Mutex::new(None) });
+        let clock = Arc::new(LoopClock::default());
+        let caller = Arc::new(Caller { keys, metrics, clock: clock.clone(), token: Mutex::new(None) });
         let peers = settings
             .peers
             .iter()
@@ -178,7 +201,12 @@ impl Federation {
                 caller: caller.clone(),
             })
             .collect();
-        Self { own: settings.airline.clone(), peers }
+        Self { own: settings.airline.clone(), peers, clock }
+    }
+
+    /// The ticker that tells the breakers when this process stood still.
+    pub fn clock(&self) -> &LoopClock {
+        &self.clock
     }
 
     pub fn own(&self) -> &AirlineCode {

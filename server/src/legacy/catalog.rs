@@ -187,7 +187,7 @@ const MAX_ROUTES: usize = 20;
 /// `POST /rotas`: our route search, each route's legs one after the other (a route starts
 /// wherever a leg leaves from `origem`), each leg with its free seats.
 pub async fn rotas(
-    state: &AppState,
+    state: &actix_web::web::Data<AppState>,
     request_id: &str,
     origem: String,
     destino: String,

@@ -2,12 +2,13 @@
 //! anonymous calls and passenger tokens are refused before any handler runs.
 
 use actix_web::{web, HttpResponse};
+use chrono::Utc;
 use passcom_shared::client::FinishAction;
 use passcom_shared::internal::{
     CancelRequest, CityBatch, DecisionBody, HoldGranted, HoldRequest, LegacyLookup, LegacySegmentBatch, LoginClaim,
     ReplicationBatch, SeatsChanged, SegmentBatch, SegmentFilter, MAX_LEGACY_LOOKUP, MAX_REPLICATION_BODY,
 };
-use passcom_shared::{SegmentId, MAX_LEGS};
+use passcom_shared::{Code, SegmentId, MAX_LEGS};
 use uuid::Uuid;
 
 use crate::accounts::{self, Login, Released};
@@ -133,6 +134,15 @@ async fn hold(
     }
     let own = &state.settings.airline;
     let mut conn = state.pool.get().await?;
+    // After its deadline the coordinator has given up on this hold (and may have sent its abort
+    // already): taking the seat now would block it for a booking that is over.
+    if req.deadline.is_some_and(|deadline| Utc::now() > deadline) {
+        tracing::warn!(booking_id = %req.booking_id, "refused a hold that arrived after its booking's deadline");
+        return Err(ApiError::new(
+            Code::BookingTimedOut,
+            "the hold arrived after its booking's deadline; nothing was held",
+        ));
+    }
     let held_until = participant::hold(&mut conn, req.booking_id, &req.coordinator, &req.legs, state.settings.hold_ttl)
         .await
         .map_err(|e| e.refusal(own, |i| i))?;

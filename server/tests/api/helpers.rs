@@ -258,11 +258,13 @@ pub struct Options {
     /// Also the original PassCom's six segments and demo accounts (`passcom-seed --legacy`).
     pub legacy: bool,
     pub env: Vec<(&'static str, String)>,
+    /// `(from, to, port)`: airline `from` reaches airline `to` at `port` (a test's proxy).
+    pub via: Vec<(&'static str, &'static str, u16)>,
 }
 
 impl Options {
     pub fn demo() -> Self {
-        Options { demo_days: Some(1), legacy: false, env: Vec::new() }
+        Options { demo_days: Some(1), ..Options::default() }
     }
 
     /// The demo and the original PassCom's demo.
@@ -286,6 +288,20 @@ impl Options {
             .with("PASSCOM_BOOKINGS_PER_MINUTE", "0")
             .with("PASSCOM_LOGIN_ATTEMPTS_PER_LOGIN", "0")
             .with("PASSCOM_LOGIN_ATTEMPTS_PER_ADDRESS", "0")
+    }
+
+    pub fn via(mut self, from: &'static str, to: &'static str, port: u16) -> Self {
+        self.via.push((from, to, port));
+        self
+    }
+
+    /// The ports airline `code` reaches everyone at.
+    fn ports_seen_by(&self, code: &str, ports: &HashMap<String, u16>) -> HashMap<String, u16> {
+        let mut seen = ports.clone();
+        for (_, to, port) in self.via.iter().filter(|(from, _, _)| *from == code) {
+            seen.insert((*to).to_owned(), *port);
+        }
+        seen
     }
 }
 
@@ -322,7 +338,7 @@ impl TestFederation {
             // first catalog read already sees it.
             let db = TestDb::create().await;
             seed(&db, code, &options).await;
-            let env = server_env(code, &ports, &db, &prefix, &dir, &overrides);
+            let env = server_env(code, &options.ports_seen_by(code, &ports), &db, &prefix, &dir, &overrides);
             let settings = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
             let app = Application::build_with_listener(settings, listener).await.unwrap();
             let handle = app.handle();
@@ -413,6 +429,13 @@ impl ProcessServer {
         }
     }
 
+    /// SIGSTOP (`true`) or SIGCONT (`false`): the process stands still, sockets open, then goes on.
+    pub fn pause(&self, paused: bool) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let signal = if paused { "-STOP" } else { "-CONT" };
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    }
+
     /// Starts the process again (same port, same database, same key) and waits until ready.
     pub async fn restart(&mut self) {
         self.kill();
@@ -461,7 +484,7 @@ impl ProcessFederation {
         for code in AIRLINES {
             let db = TestDb::create().await;
             seed(&db, code, &options).await;
-            let env = server_env(code, &ports, &db, &prefix, &dir, &overrides);
+            let env = server_env(code, &options.ports_seen_by(code, &ports), &db, &prefix, &dir, &overrides);
             let port = ports[code];
             let mut server = ProcessServer {
                 airline: code.to_owned(),

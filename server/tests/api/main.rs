@@ -7,6 +7,7 @@ mod helpers;
 
 mod bookings;
 mod crashes;
+mod faults;
 mod federation;
 mod foundation;
 mod legacy;
