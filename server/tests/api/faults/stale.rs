@@ -9,7 +9,10 @@ use crate::helpers::*;
 #[tokio::test]
 async fn search_serves_a_hung_peers_last_catalog_without_waiting_for_it() {
     let proxy = Proxy::start().await;
-    let options = Options::demo().with("PASSCOM_CATALOG_CACHE_MS", "200").via("a", "b", proxy.port);
+    let options = Options::demo()
+        .with("PASSCOM_CATALOG_CACHE_MS", "200")
+        .with("PASSCOM_SEARCH_CACHE_MS", "200")
+        .via("a", "b", proxy.port);
     let fed = TestFederation::start_airlines(&["a", "b"], options).await;
     proxy.forward_to(&fed.url("b"));
     let (client, a) = (fed.client(), fed.url("a"));
