@@ -14,6 +14,7 @@ pub mod error;
 pub mod federation;
 pub mod locks;
 pub mod metrics;
+pub mod operations;
 pub mod passes;
 pub mod replication;
 pub mod routes;

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::booking::{finished, recovery};
+use crate::operations::events;
 use crate::replication::outbox;
 
 /// A crashed worker waits this long before it runs again, so a worker that panics at once
@@ -31,6 +32,7 @@ impl Workers {
         workers.supervise("recovery", &state, recovery::run);
         workers.supervise("finished", &state, move |state| finished::run(state, finished_queue.clone()));
         workers.supervise("peer_keys", &state, prefetch_peer_keys);
+        workers.supervise("events", &state, events::run);
         workers
     }
 

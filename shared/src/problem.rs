@@ -34,6 +34,10 @@ pub enum Code {
     RequestInProgress,
     IdempotencyKeyReused,
     BookingTimedOut,
+    /// A staff route asked to publish a segment id the airline already has.
+    SegmentExists,
+    /// The flight is cancelled: nothing on it can be sold or changed.
+    FlightCancelled,
     Internal,
     #[serde(other)]
     PeerError,
@@ -53,7 +57,12 @@ impl Code {
             Code::Forbidden => 403,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
-            Code::SeatTaken | Code::SeatLocked | Code::LoginTaken | Code::RequestInProgress => 409,
+            Code::SeatTaken
+            | Code::SeatLocked
+            | Code::LoginTaken
+            | Code::RequestInProgress
+            | Code::SegmentExists
+            | Code::FlightCancelled => 409,
             Code::PayloadTooLarge => 413,
             Code::UnsupportedMediaType => 415,
             Code::IdempotencyKeyReused => 422,
@@ -90,6 +99,8 @@ impl Code {
             Code::RequestInProgress => "request_in_progress",
             Code::IdempotencyKeyReused => "idempotency_key_reused",
             Code::BookingTimedOut => "booking_timed_out",
+            Code::SegmentExists => "segment_exists",
+            Code::FlightCancelled => "flight_cancelled",
             Code::Internal => "internal",
             Code::PeerError => "peer_error",
         }

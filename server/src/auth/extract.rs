@@ -1,5 +1,6 @@
-//! Extractors: a handler that takes a `Passenger` or a `ServiceCaller` only runs for a caller
-//! with a valid token of that kind.
+//! Extractors: a handler that takes a `Passenger`, `Staff` or `ServiceCaller` only runs for a
+//! caller with a valid token of that kind. A valid session token of the wrong role (or staff of
+//! another airline) is 403 `forbidden`, not 401: the caller is known, just not allowed.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,6 +9,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use passcom_shared::AirlineCode;
 use uuid::Uuid;
 
+use super::claims::Role;
 use super::tokens;
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -18,6 +20,21 @@ pub struct Passenger {
     pub user_id: Uuid,
     pub login: String,
     pub issuer: String,
+}
+
+/// Anyone with a session token of the federation, passenger or staff: for what both may see
+/// (their own account).
+#[derive(Debug, Clone)]
+pub struct SessionHolder {
+    pub user_id: Uuid,
+    pub login: String,
+}
+
+/// A member of this airline's staff, from a staff token this airline issued.
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub user_id: Uuid,
+    pub login: String,
 }
 
 /// Another airline's server, from a service token it signed.
@@ -67,8 +84,45 @@ impl FromRequest for Passenger {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         verified(req, |state, token| async move {
             let claims = tokens::verify_passenger(&state.keys, &token).await?;
+            if claims.role != Role::Passenger {
+                // A staff account is local to its airline: passes bought with it would belong to
+                // a user no other airline knows.
+                return Err(ApiError::forbidden("staff accounts cannot act as passengers"));
+            }
             tracing::Span::current().record("user_id", tracing::field::display(claims.sub));
             Ok(Passenger { user_id: claims.sub, login: claims.login, issuer: claims.iss })
+        })
+    }
+}
+
+impl FromRequest for SessionHolder {
+    type Error = ApiError;
+    type Future = Verified<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        verified(req, |state, token| async move {
+            let claims = tokens::verify_passenger(&state.keys, &token).await?;
+            Ok(SessionHolder { user_id: claims.sub, login: claims.login })
+        })
+    }
+}
+
+impl FromRequest for Staff {
+    type Error = ApiError;
+    type Future = Verified<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        verified(req, |state, token| async move {
+            let claims = tokens::verify_passenger(&state.keys, &token).await?;
+            let own = state.settings.airline.as_str();
+            // Both the issuer and the named airline: a peer can sign a token claiming to be our
+            // staff, but not with our key.
+            let ours = claims.iss == own && claims.airline.as_deref() == Some(own);
+            if claims.role != Role::Staff || !ours {
+                return Err(ApiError::forbidden(format!("only staff of airline {own} may use this route")));
+            }
+            tracing::Span::current().record("user_id", tracing::field::display(claims.sub));
+            Ok(Staff { user_id: claims.sub, login: claims.login })
         })
     }
 }

@@ -23,7 +23,8 @@ pub async fn cancel(state: &AppState, user_id: Uuid, pass_id: Uuid) -> ApiResult
             match passes::lock_status(conn, user_id, pass_id).await? {
                 None => return Err(ApiError::not_found("you have no pass with this id")),
                 Some(PassStatus::Cancelled) => return passes::one(conn, user_id, pass_id).await,
-                Some(PassStatus::Confirmed) => {}
+                // A disrupted pass is cancelled like any other: every leg's seat is freed.
+                Some(PassStatus::Confirmed | PassStatus::Disrupted) => {}
             }
             passes::mark_cancelled(conn, pass_id).await?;
             let mut pass = passes::one(conn, user_id, pass_id).await?;

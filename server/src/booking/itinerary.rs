@@ -127,6 +127,7 @@ impl Itinerary {
                     price: l.segment.price.clone(),
                 })
                 .collect(),
+            disruptions: Vec::new(),
         }
     }
 }

@@ -29,8 +29,9 @@ pub async fn receive(state: &AppState, from: &AirlineCode, batch: &ReplicationBa
     Ok(ReplicationReceipt { applied, refused })
 }
 
-/// A message that cannot apply (an account whose login another user holds here) is refused and
-/// logged alone, so that it cannot block the writes behind it.
+/// A message that cannot apply (an account whose login another user holds here, a disruption
+/// sent by an airline that does not own the flight) is refused and logged alone, so that it
+/// cannot block the writes behind it.
 async fn apply(
     conn: &mut AsyncPgConnection,
     from: &AirlineCode,
@@ -44,6 +45,9 @@ async fn apply(
                     Replicated::Account(account) => accounts::insert_account(conn, account).await?,
                     Replicated::Pass(pass) => passes::upsert(conn, pass).await.map(|()| true)?,
                     Replicated::Release { booking_id } => participant::release(conn, *booking_id).await.map(|_| true)?,
+                    // Only the flight's owner may say that it was cancelled.
+                    Replicated::Disruption(disruption) if &disruption.airline != from => false,
+                    Replicated::Disruption(disruption) => passes::disrupt(conn, disruption).await.map(|_| true)?,
                 };
                 if ok {
                     applied += 1;

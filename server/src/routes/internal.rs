@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::accounts::{self, Login};
 use crate::app::AppState;
 use crate::auth::ServiceCaller;
-use crate::booking::{log, participant};
+use crate::booking::{log, owners, participant};
 use crate::catalog::local;
 use crate::error::{ApiError, ApiResult};
 use crate::replication::inbox;
@@ -125,7 +125,7 @@ async fn finish(
     let mut conn = state.pool.get().await?;
     // Any airline may release a cancelled pass (it can be cancelled anywhere), but only the
     // coordinator decides a booking: a decision only touches the seats held for its sender.
-    let seats = participant::finish(&mut conn, booking_id, action, Some(&caller.airline)).await?;
+    let seats = owners::finish_here(&state, &mut conn, booking_id, action, Some(&caller.airline)).await?;
     let intruder = seats == 0
         && action != FinishAction::Release
         && participant::coordinated_by_another(&mut conn, booking_id, &caller.airline).await?;

@@ -2,8 +2,10 @@
 //! Every extractor failure and every bare error status becomes a problem body here.
 
 mod accounts;
+mod airline;
 mod bookings;
 mod catalog;
+mod events;
 mod internal;
 mod openapi;
 mod ops;
@@ -36,7 +38,9 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .configure(ops::config)
         .configure(accounts::config)
         .configure(catalog::config)
+        .configure(events::config)
         .configure(bookings::config)
+        .configure(airline::config)
         .configure(internal::config)
         .configure(openapi::config)
         .configure(webapp::config);

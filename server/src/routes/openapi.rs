@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, bookings, catalog, ops};
+use super::{accounts, airline, bookings, catalog, events, ops};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,12 @@ use super::{accounts, bookings, catalog, ops};
         bookings::list_passes,
         bookings::get_pass,
         bookings::cancel_pass,
+        events::pass_events,
+        airline::publish,
+        airline::change_price,
+        airline::cancel,
+        airline::sales,
+        events::airline_events,
         ops::federation,
         ops::healthz,
         ops::readyz,
