@@ -86,11 +86,19 @@ pub struct SegmentSales {
     pub destination: String,
     pub departs_at: DateTime<Utc>,
     pub cancelled: bool,
+    #[serde(flatten)]
+    pub figures: SalesFigures,
+}
+
+/// What was sold of some seats.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SalesFigures {
     pub seats_total: i64,
     pub seats_sold: i64,
     /// What the sold seats were sold for.
     pub revenue: Money,
-    /// `seats_sold / seats_total`, 0-1.
+    /// `seats_sold / seats_total`, 0-1, rounded to 4 places.
     pub load_factor: f64,
 }
 
@@ -100,10 +108,8 @@ pub struct SegmentSales {
 pub struct DaySales {
     pub day: NaiveDate,
     pub segments: i64,
-    pub seats_total: i64,
-    pub seats_sold: i64,
-    pub revenue: Money,
-    pub load_factor: f64,
+    #[serde(flatten)]
+    pub figures: SalesFigures,
 }
 
 /// Sales of the segments departing from `from` to `to` (UTC days, both included).

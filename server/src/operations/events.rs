@@ -111,6 +111,7 @@ async fn sequence(state: &AppState) -> anyhow::Result<(usize, i64)> {
                 if !locked {
                     return Ok(0);
                 }
+                merge_seat_events(conn).await?;
                 let rows: Vec<Sequenced> = diesel::sql_query(
                     "WITH next AS (SELECT id, row_number() OVER (ORDER BY id) AS n
                                      FROM (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT $1) u),
@@ -134,6 +135,23 @@ async fn sequence(state: &AppState) -> anyhow::Result<(usize, i64)> {
         .await?;
     let top: Top = diesel::sql_query("SELECT coalesce(max(seq), 0) AS top FROM events").get_result(&mut conn).await?;
     Ok((assigned, top.top))
+}
+
+/// Makes one event of the seat events one transaction wrote for one pass and segment: a party's
+/// seats are taken one UPDATE at a time (each prepared once), so the trigger sees them one by
+/// one. A transaction's rows are all committed together, so a round sees all of them or none.
+async fn merge_seat_events(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
+    diesel::sql_query(
+        "WITH dup AS (
+             SELECT (array_agg(id ORDER BY id))[1] AS keep, array_agg(id) AS ids, sum(seats) AS seats,
+                    sum(cents) AS cents
+               FROM events WHERE seq IS NULL AND kind IN ('sale', 'cancellation')
+              GROUP BY xmin::text, kind, segment_id, pass_id HAVING count(*) > 1),
+         gone AS (DELETE FROM events e USING dup WHERE e.id = ANY(dup.ids) AND e.id <> dup.keep RETURNING e.id)
+         UPDATE events e SET seats = dup.seats, cents = dup.cents FROM dup WHERE e.id = dup.keep",
+    )
+    .execute(conn)
+    .await
 }
 
 /// Raises the alert of every listed segment with fewer than 10 % of its seats unsold, once,

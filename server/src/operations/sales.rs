@@ -1,11 +1,10 @@
 //! Sales figures of this airline's segments, computed by PostgreSQL: seats sold, revenue (what
 //! each seat was sold for) and load factor, per segment and per departure day.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use diesel::sql_types::{BigInt, Bool, Date, Double, Text, Timestamptz};
-use diesel::QueryableByName;
+use chrono::{Duration, NaiveDate};
+use diesel::sql_types::Timestamptz;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use passcom_shared::airline::{DaySales, SalesReport, SegmentSales};
+use passcom_shared::airline::{DaySales, SalesFigures, SalesReport, SegmentSales};
 use passcom_shared::api::Money;
 use passcom_shared::SegmentId;
 
@@ -21,54 +20,78 @@ const PER_SEGMENT: &str = "
            g.cancelled_at IS NOT NULL AS cancelled,
            g.seats_total::bigint AS seats_total,
            count(s.seat) AS seats_sold,
-           coalesce(sum(coalesce(s.price_cents, g.price_cents)), 0)::bigint AS revenue_cents
+           coalesce(sum(coalesce(s.price_cents, g.price_cents)) FILTER (WHERE s.seat IS NOT NULL), 0)::bigint
+             AS revenue_cents
       FROM segments g
       LEFT JOIN seats s ON s.segment_id = g.segment_id AND s.status = 'sold'
      WHERE g.departs_at >= $1 AND g.departs_at < $2
      GROUP BY g.segment_id";
 
-#[derive(QueryableByName)]
-struct SegmentRow {
-    #[diesel(sql_type = Text)]
-    segment_id: String,
-    #[diesel(sql_type = Text)]
-    flight_no: String,
-    #[diesel(sql_type = Text)]
-    origin: String,
-    #[diesel(sql_type = Text)]
-    destination: String,
-    #[diesel(sql_type = Timestamptz)]
-    departs_at: DateTime<Utc>,
-    #[diesel(sql_type = Text)]
-    currency: String,
-    #[diesel(sql_type = Bool)]
-    cancelled: bool,
-    #[diesel(sql_type = BigInt)]
-    seats_total: i64,
-    #[diesel(sql_type = BigInt)]
-    seats_sold: i64,
-    #[diesel(sql_type = BigInt)]
-    revenue_cents: i64,
-    #[diesel(sql_type = Double)]
-    load_factor: f64,
+/// The rows PostgreSQL answers. A module of their own: diesel's derive writes a qualified path
+/// for an embedded struct, which the `unused_qualifications` lint would refuse.
+#[allow(unused_qualifications)]
+mod rows {
+    use chrono::{DateTime, NaiveDate, Utc};
+    use diesel::sql_types::{BigInt, Bool, Date, Double, Text, Timestamptz};
+    use diesel::QueryableByName;
+
+    #[derive(QueryableByName)]
+    pub(super) struct SegmentRow {
+        #[diesel(sql_type = Text)]
+        pub(super) segment_id: String,
+        #[diesel(sql_type = Text)]
+        pub(super) flight_no: String,
+        #[diesel(sql_type = Text)]
+        pub(super) origin: String,
+        #[diesel(sql_type = Text)]
+        pub(super) destination: String,
+        #[diesel(sql_type = Timestamptz)]
+        pub(super) departs_at: DateTime<Utc>,
+        #[diesel(sql_type = Text)]
+        pub(super) currency: String,
+        #[diesel(sql_type = Bool)]
+        pub(super) cancelled: bool,
+        #[diesel(embed)]
+        pub(super) figures: Figures,
+    }
+
+    #[derive(QueryableByName)]
+    pub(super) struct DayRow {
+        #[diesel(sql_type = Date)]
+        pub(super) day: NaiveDate,
+        #[diesel(sql_type = Text)]
+        pub(super) currency: String,
+        #[diesel(sql_type = BigInt)]
+        pub(super) segments: i64,
+        #[diesel(embed)]
+        pub(super) figures: Figures,
+    }
+
+    /// The columns both reports have.
+    #[derive(QueryableByName)]
+    pub(super) struct Figures {
+        #[diesel(sql_type = BigInt)]
+        pub(super) seats_total: i64,
+        #[diesel(sql_type = BigInt)]
+        pub(super) seats_sold: i64,
+        #[diesel(sql_type = BigInt)]
+        pub(super) revenue_cents: i64,
+        #[diesel(sql_type = Double)]
+        pub(super) load_factor: f64,
+    }
 }
 
-#[derive(QueryableByName)]
-struct DayRow {
-    #[diesel(sql_type = Date)]
-    day: NaiveDate,
-    #[diesel(sql_type = Text)]
-    currency: String,
-    #[diesel(sql_type = BigInt)]
-    segments: i64,
-    #[diesel(sql_type = BigInt)]
-    seats_total: i64,
-    #[diesel(sql_type = BigInt)]
-    seats_sold: i64,
-    #[diesel(sql_type = BigInt)]
-    revenue_cents: i64,
-    #[diesel(sql_type = Double)]
-    load_factor: f64,
+use rows::{DayRow, Figures, SegmentRow};
+
+impl Figures {
+    fn into_wire(self, currency: String) -> SalesFigures {
+        SalesFigures {
+            seats_total: self.seats_total,
+            seats_sold: self.seats_sold,
+            revenue: Money { cents: self.revenue_cents, currency },
+            load_factor: self.load_factor,
+        }
+    }
 }
 
 /// The report of the segments departing from `from` to `to` (UTC days, both included).
@@ -106,23 +129,13 @@ pub async fn report(conn: &mut AsyncPgConnection, from: NaiveDate, to: NaiveDate
                     destination: r.destination,
                     departs_at: r.departs_at,
                     cancelled: r.cancelled,
-                    seats_total: r.seats_total,
-                    seats_sold: r.seats_sold,
-                    revenue: Money { cents: r.revenue_cents, currency: r.currency },
-                    load_factor: r.load_factor,
+                    figures: r.figures.into_wire(r.currency),
                 })
             })
             .collect(),
         days: days
             .into_iter()
-            .map(|r| DaySales {
-                day: r.day,
-                segments: r.segments,
-                seats_total: r.seats_total,
-                seats_sold: r.seats_sold,
-                revenue: Money { cents: r.revenue_cents, currency: r.currency },
-                load_factor: r.load_factor,
-            })
+            .map(|r| DaySales { day: r.day, segments: r.segments, figures: r.figures.into_wire(r.currency) })
             .collect(),
     })
 }

@@ -167,6 +167,11 @@ async fn a_batch_of_100_segments_is_published_in_one_call_and_searched_everywher
     assert_eq!(db.count("SELECT count(*) AS n FROM seats").await, 100 * 180);
     assert_eq!(db.count("SELECT count(*) AS n FROM segments WHERE seats_total = 180").await, 100);
 
+    let sales = client.get(&format!("{a}/api/v1/airline/sales"), Some(&staff)).await;
+    let rows = sales.body["segments"].as_array().unwrap();
+    assert_eq!(rows.len(), 100, "{}", sales.body);
+    assert!(rows.iter().all(|r| r["seats_sold"] == 0 && r["revenue"]["amount"] == "0.00"), "nothing sold, no revenue");
+
     // Every airline's search lists them within the stated staleness (about 3 s).
     for code in AIRLINES {
         let url = format!("{}/api/v1/segments?origin=Chapeco&destination=Joinville&limit=500", fed.url(code));
@@ -238,27 +243,12 @@ async fn hostile_staff_bodies_get_4xx_and_write_nothing() {
         assert_eq!(answer.status, 400, "{body}: {}", answer.body);
         answer.assert_problem(400, "invalid_body");
     }
-    let raw = client
-        .send(
-            client
-                .http
-                .post(format!("{a}/api/v1/airline/segments"))
-                .bearer_auth(&staff)
-                .header("content-type", "application/json")
-                .body("{\"segments\": ["),
-        )
-        .await;
-    raw.assert_problem(400, "invalid_body");
-    let big = client
-        .send(
-            client
-                .http
-                .post(format!("{a}/api/v1/airline/segments"))
-                .bearer_auth(&staff)
-                .header("content-type", "application/json")
-                .body(vec![b' '; 600 * 1024]),
-        )
-        .await;
+    let raw_body = |body: Vec<u8>| {
+        let request = client.http.post(format!("{a}/api/v1/airline/segments")).bearer_auth(&staff);
+        client.send(request.header("content-type", "application/json").body(body))
+    };
+    raw_body(b"{\"segments\": [".to_vec()).await.assert_problem(400, "invalid_body");
+    let big = raw_body(vec![b' '; 600 * 1024]).await;
     assert_eq!(big.status, 413);
     assert_eq!(fed.app("a").db.count("SELECT count(*) AS n FROM segments").await, 0, "nothing was written");
 

@@ -206,7 +206,20 @@ async fn a_flight_cancelled_while_bookings_on_it_are_in_flight_sells_nothing_but
         .await;
     let disrupted_later = created.iter().filter(|(p, _)| p["legs"].as_array().unwrap().len() == 2).count();
     assert_eq!(sold as usize, created.len(), "one seat per successful booking");
-    eprintln!("{} bookings succeeded ({disrupted_later} two-phase); {} refused", created.len(), 48 - created.len());
+    let after = fed
+        .app("a")
+        .db
+        .count(&format!(
+            "SELECT count(*) AS n FROM events WHERE kind = 'sale' AND segment_id = '{flight}'
+            AND id > (SELECT id FROM events WHERE kind = 'flight_cancelled')"
+        ))
+        .await;
+    eprintln!(
+        "{} bookings succeeded ({disrupted_later} two-phase, {after} sold after the cancellation); {} refused",
+        created.len(),
+        48 - created.len()
+    );
+    assert!(after >= 1, "a hold granted before the cancellation was sold after it, and disrupted");
     let mut seats = HashSet::new();
     for (pass, token) in &created {
         let pass_id = pass["pass_id"].as_str().unwrap();
