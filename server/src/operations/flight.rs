@@ -147,7 +147,7 @@ mod tests {
         let cases: Vec<(Spoil, &str)> = vec![
             (|r| r.flight_no = "x".into(), "flight_no"),
             (|r| r.origin = "  ".into(), "origin"),
-            (|r| r.destination = "RECIFE ".into(), "same city"),
+            (|r| r.destination = "PÓRTO alegre ".into(), "same city"),
             (|r| r.departs_at -= Duration::hours(4), "future"),
             (|r| r.arrives_at = r.departs_at, "after"),
             (|r| r.arrives_at += Duration::hours(30), "at most"),
