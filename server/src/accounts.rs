@@ -19,7 +19,8 @@ use passcom_shared::{AirlineCode, Code};
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::tokens;
+use crate::auth::password::Passwords;
+use crate::auth::tokens::{self, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::federation::Owner;
 use crate::limits::LoginAttempt;
@@ -80,6 +81,11 @@ impl NewPassword {
             Err(InvalidInput::Password)
         }
     }
+
+    /// The argon2id hash to store; the password itself goes no further.
+    pub async fn hash(self, passwords: &Passwords) -> anyhow::Result<String> {
+        passwords.hash(self.0).await
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -99,7 +105,7 @@ pub async fn register(state: &AppState, request_id: &str, login: Login, password
             return Err(login_taken(&login));
         }
     }
-    let password_hash = state.passwords.hash(password.0).await.map_err(ApiError::internal)?;
+    let password_hash = password.hash(&state.passwords).await.map_err(ApiError::internal)?;
 
     let mut outcomes = Vec::new();
     for (airline, owner) in state.federation.owners() {
@@ -295,28 +301,31 @@ pub async fn login(state: &AppState, credentials: Credentials, address: Option<I
     // A malformed login cannot exist: it gets the same answer, after the same work, as a
     // wrong password.
     let login = Login::parse(&credentials.login).ok();
-    let found: Option<(Uuid, String, String)> = match &login {
+    let found: Option<(Uuid, String, String, String)> = match &login {
         Some(login) => {
             let mut conn = state.pool.get().await?;
             users::table
                 .filter(users::login.eq(login.as_str()))
-                .select((users::user_id, users::login, users::password_hash))
+                .select((users::user_id, users::login, users::password_hash, users::role))
                 .first(&mut conn)
                 .await
                 .optional()?
         }
         None => None,
     };
-    let stored_hash = found.as_ref().map(|(_, _, hash)| hash.clone());
+    let stored_hash = found.as_ref().map(|(_, _, hash, _)| hash.clone());
     let valid = credentials.password.len() <= 1024
         && state.passwords.verify(credentials.password, stored_hash).await.map_err(ApiError::internal)?;
-    let (user_id, login, _) = match found {
+    let (user_id, login, _, role) = match found {
         Some(found) if valid => found,
         _ => return Err(ApiError::new(Code::BadCredentials, "the login or the password is wrong")),
     };
+    let role =
+        Role::parse(&role).ok_or_else(|| ApiError::internal(anyhow::anyhow!("user {user_id} has role `{role}`")))?;
     attempt.succeeded(state).await;
     let ttl = state.settings.token_ttl.as_secs();
-    let access_token = tokens::issue_passenger(state.keys.own(), user_id, &login, i64::try_from(ttl).unwrap_or(3600))?;
+    let ttl_secs = i64::try_from(ttl).unwrap_or(3600);
+    let access_token = tokens::issue_session(state.keys.own(), user_id, &login, role, ttl_secs)?;
     Ok(Session { access_token, token_type: "Bearer".into(), expires_in: ttl, user_id })
 }
 

@@ -16,6 +16,7 @@ pub mod legacy;
 pub mod limits;
 pub mod locks;
 pub mod metrics;
+pub mod operations;
 pub mod passes;
 pub mod replication;
 pub mod routes;

@@ -1,23 +1,26 @@
 //! Passes, as every airline stores them: the local copy answers reads even while the selling
-//! airline is down. A pass only moves from `confirmed` to `cancelled`, so replicated updates
-//! can arrive in any order and in any number.
+//! airline is down. A pass only moves forward, `confirmed` → `disrupted` → `cancelled` (or
+//! straight to `cancelled`), never back, so replicated updates can arrive in any order and in
+//! any number. A disruption (a leg's flight cancelled by its owner) is stored on its own, since
+//! it may arrive before the pass it concerns, and applied whenever both are here.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use passcom_shared::api::{Money, Pass, PassLeg, PassStatus};
-use passcom_shared::internal::ReplicatedPass;
-use passcom_shared::AirlineCode;
+use passcom_shared::api::{Disruption, Money, Pass, PassLeg, PassStatus};
+use passcom_shared::internal::{ReplicatedDisruption, ReplicatedPass};
+use passcom_shared::{AirlineCode, SegmentId};
 use uuid::Uuid;
 
 use crate::db::text_enum;
 use crate::error::{ApiError, ApiResult};
-use crate::schema::passes;
+use crate::schema::{pass_disruptions, passes};
 
 text_enum!(
     /// A pass as stored (the `passes.status` CHECK lists the same words).
     StoredStatus {
         Confirmed => "confirmed",
+        Disrupted => "disrupted",
         Cancelled => "cancelled",
     }
 );
@@ -26,6 +29,7 @@ impl From<PassStatus> for StoredStatus {
     fn from(status: PassStatus) -> Self {
         match status {
             PassStatus::Confirmed => StoredStatus::Confirmed,
+            PassStatus::Disrupted => StoredStatus::Disrupted,
             PassStatus::Cancelled => StoredStatus::Cancelled,
         }
     }
@@ -35,14 +39,34 @@ impl From<StoredStatus> for PassStatus {
     fn from(status: StoredStatus) -> Self {
         match status {
             StoredStatus::Confirmed => PassStatus::Confirmed,
+            StoredStatus::Disrupted => PassStatus::Disrupted,
             StoredStatus::Cancelled => PassStatus::Cancelled,
         }
     }
 }
 
-/// Inserts the pass, or moves a stored one to `cancelled`; never back.
+/// How a status reads on the wire and in the database.
+pub fn status_word(status: PassStatus) -> &'static str {
+    StoredStatus::from(status).as_str()
+}
+
+/// Serializes the arrival of a pass with the arrival of its disruptions, for the rest of the
+/// caller's transaction: each checks for the other, and two transactions that each wrote one
+/// and checked before the other committed would both miss it. Locks are per pass, so
+/// unrelated passes never wait for each other.
+async fn lock_pass(conn: &mut AsyncPgConnection, pass_id: Uuid) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7214))")
+        .bind::<diesel::sql_types::Uuid, _>(pass_id)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Inserts the pass, or moves a stored one forward to the replicated status; never back. Runs
+/// in the caller's transaction.
 pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -> QueryResult<()> {
     let pass = &replicated.pass;
+    lock_pass(conn, pass.pass_id).await?;
     let status = StoredStatus::from(pass.status);
     let json = |value: serde_json::Result<serde_json::Value>| {
         value.map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
@@ -72,7 +96,64 @@ pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -
             .filter(passes::user_id.eq(replicated.user_id));
         diesel::update(same).set(passes::status.eq(status)).execute(conn).await?;
     }
-    Ok(())
+    let disrupted = pass.status == PassStatus::Disrupted;
+    disrupt_if_known(conn, pass.pass_id, disrupted).await
+}
+
+/// Moves a confirmed pass to `disrupted` when `known`, or when one of its legs' disruptions has
+/// already arrived.
+async fn disrupt_if_known(conn: &mut AsyncPgConnection, pass_id: Uuid, known: bool) -> QueryResult<()> {
+    use diesel::sql_types::{Bool, Text, Uuid as SqlUuid};
+    diesel::sql_query(
+        "UPDATE passes SET status = $3 WHERE pass_id = $1 AND status = $4
+            AND ($2 OR EXISTS (SELECT 1 FROM pass_disruptions d WHERE d.pass_id = $1))",
+    )
+    .bind::<SqlUuid, _>(pass_id)
+    .bind::<Bool, _>(known)
+    .bind::<Text, _>(StoredStatus::Disrupted)
+    .bind::<Text, _>(StoredStatus::Confirmed)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Stores a disruption of one leg (here first or replicated from the leg's owner) and applies it
+/// to the pass if it is here. Returns false when it was already known. Runs in the caller's
+/// transaction.
+pub async fn disrupt(conn: &mut AsyncPgConnection, disruption: &ReplicatedDisruption) -> QueryResult<bool> {
+    lock_pass(conn, disruption.pass_id).await?;
+    let inserted = diesel::insert_into(pass_disruptions::table)
+        .values((
+            pass_disruptions::pass_id.eq(disruption.pass_id),
+            pass_disruptions::airline.eq(disruption.airline.as_str()),
+            pass_disruptions::segment_id.eq(disruption.segment_id.as_str()),
+            pass_disruptions::reason.eq(&disruption.reason),
+            pass_disruptions::at.eq(disruption.at),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    disrupt_if_known(conn, disruption.pass_id, true).await?;
+    Ok(inserted == 1)
+}
+
+/// The disruptions of the listed passes, in the order they happened.
+async fn disruptions_of(
+    conn: &mut AsyncPgConnection,
+    pass_ids: &[Uuid],
+) -> QueryResult<Vec<(Uuid, String, String, String, DateTime<Utc>)>> {
+    pass_disruptions::table
+        .filter(pass_disruptions::pass_id.eq_any(pass_ids))
+        .select((
+            pass_disruptions::pass_id,
+            pass_disruptions::airline,
+            pass_disruptions::segment_id,
+            pass_disruptions::reason,
+            pass_disruptions::at,
+        ))
+        .order((pass_disruptions::at, pass_disruptions::segment_id))
+        .load(conn)
+        .await
 }
 
 type PassRow = (Uuid, StoredStatus, String, DateTime<Utc>, i64, String, serde_json::Value, serde_json::Value);
@@ -97,7 +178,9 @@ pub async fn for_user(conn: &mut AsyncPgConnection, user_id: Uuid, only: Option<
         query = query.filter(passes::pass_id.eq(pass_id));
     }
     let rows: Vec<PassRow> = query.load(conn).await?;
-    Ok(rows
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.0).collect();
+    let disruptions = disruptions_of(conn, &ids).await?;
+    let mut passes: Vec<Pass> = rows
         .into_iter()
         .filter_map(|(pass_id, status, sold_by, created_at, total_cents, currency, legs, passengers)| {
             let legs: Vec<PassLeg> = serde_json::from_value(legs)
@@ -111,9 +194,21 @@ pub async fn for_user(conn: &mut AsyncPgConnection, user_id: Uuid, only: Option<
                 passengers: serde_json::from_value(passengers).unwrap_or_default(),
                 legs,
                 total_price: Money { cents: total_cents, currency },
+                disruptions: Vec::new(),
             })
         })
-        .collect())
+        .collect();
+    for (pass_id, airline, segment_id, reason, at) in disruptions {
+        let Some(pass) = passes.iter_mut().find(|p| p.pass_id == pass_id) else { continue };
+        let leg = pass.legs.iter().position(|l| l.airline.as_str() == airline && l.segment_id.as_str() == segment_id);
+        let (Some(leg), Ok(airline), Ok(segment_id)) =
+            (leg, AirlineCode::parse(&airline), SegmentId::parse(&segment_id))
+        else {
+            continue;
+        };
+        pass.disruptions.push(Disruption { leg, airline, segment_id, reason, at });
+    }
+    Ok(passes)
 }
 
 pub async fn one(conn: &mut AsyncPgConnection, user_id: Uuid, pass_id: Uuid) -> ApiResult<Pass> {

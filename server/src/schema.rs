@@ -14,6 +14,8 @@ diesel::table! {
         currency -> Text,
         seats_total -> Int4,
         legacy_id -> Int8,
+        cancelled_at -> Nullable<Timestamptz>,
+        cancel_reason -> Nullable<Text>,
     }
 }
 
@@ -26,6 +28,7 @@ diesel::table! {
         held_until -> Nullable<Timestamptz>,
         coordinator -> Nullable<Text>,
         legacy_id -> Int8,
+        price_cents -> Nullable<Int8>,
     }
 }
 
@@ -36,6 +39,7 @@ diesel::table! {
         password_hash -> Text,
         home_airline -> Text,
         created_at -> Timestamptz,
+        role -> Text,
     }
 }
 
@@ -96,6 +100,39 @@ diesel::table! {
         response_status -> Nullable<Int2>,
         response_body -> Nullable<Jsonb>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    pass_disruptions (pass_id, airline, segment_id) {
+        pass_id -> Uuid,
+        airline -> Text,
+        segment_id -> Text,
+        reason -> Text,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Int8,
+        seq -> Nullable<Int8>,
+        audience -> Text,
+        user_id -> Nullable<Uuid>,
+        kind -> Text,
+        segment_id -> Nullable<Text>,
+        pass_id -> Nullable<Uuid>,
+        seats -> Nullable<Int4>,
+        cents -> Nullable<Int8>,
+        detail -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    segment_alerts (segment_id) {
+        segment_id -> Text,
+        low -> Bool,
     }
 }
 

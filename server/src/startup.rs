@@ -11,7 +11,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use passcom_shared::client::http_client;
 use passcom_shared::AirlineCode;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tracing_actix_web::TracingLogger;
 use uuid::Uuid;
 
@@ -80,6 +80,7 @@ impl Application {
             answers: TtlMap::new(catalog_ttl, 1024),
             outbox_wake: Notify::new(),
             finished,
+            events_top: watch::Sender::new(0),
         });
 
         let port = listener.local_addr()?.port();

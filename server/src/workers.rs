@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::booking::{finished, recovery};
+use crate::operations::events;
 use crate::replication::outbox;
 
 /// A crashed worker waits this long before it runs again, so a worker that panics at once
@@ -32,6 +33,7 @@ impl Workers {
         workers.supervise("finished", &state, move |state| finished::run(state, finished_queue.clone()));
         workers.supervise("peer_keys", &state, prefetch_peer_keys);
         workers.supervise("loop_clock", &state, |state| async move { state.federation.clock().run().await });
+        workers.supervise("events", &state, events::run);
         workers
     }
 

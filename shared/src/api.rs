@@ -230,7 +230,22 @@ impl BookingRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PassStatus {
     Confirmed,
+    /// A leg's flight was cancelled by its airline: see the pass's `disruptions`.
+    Disrupted,
     Cancelled,
+}
+
+/// A leg of a pass whose flight its airline cancelled.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Disruption {
+    /// The leg (0-based) of the pass.
+    pub leg: usize,
+    pub airline: AirlineCode,
+    pub segment_id: SegmentId,
+    /// The airline's words.
+    pub reason: String,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -265,6 +280,9 @@ pub struct Pass {
     pub passengers: Vec<Traveller>,
     pub legs: Vec<PassLeg>,
     pub total_price: Money,
+    /// The legs whose flights were cancelled (a `disrupted` pass has at least one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disruptions: Vec<Disruption>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -48,6 +48,18 @@ pub enum Replicated {
     Release {
         booking_id: Uuid,
     },
+    /// From a segment's owner: the flight of one of the pass's legs was cancelled. Accepted only
+    /// from that owner; a pass only moves from `confirmed` to `disrupted`, never back.
+    Disruption(ReplicatedDisruption),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReplicatedDisruption {
+    pub pass_id: Uuid,
+    pub airline: AirlineCode,
+    pub segment_id: SegmentId,
+    pub reason: String,
+    pub at: DateTime<Utc>,
 }
 
 /// The largest replication body a server accepts. Senders split their batches to stay under

@@ -2,6 +2,7 @@
 //! bodies of the public and internal APIs, the RFC 9457 error body, and the typed client that
 //! servers use to call each other. No actix, no diesel: a client can depend on this alone.
 
+pub mod airline;
 pub mod api;
 pub mod city;
 pub mod client;

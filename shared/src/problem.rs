@@ -38,6 +38,10 @@ pub enum Code {
     SeatLimitReached,
     RequestTimeout,
     HeadersTooLarge,
+    /// A staff route asked to publish a segment id the airline already has.
+    SegmentExists,
+    /// The flight is cancelled: nothing on it can be sold or changed.
+    FlightCancelled,
     Internal,
     #[serde(other)]
     PeerError,
@@ -62,7 +66,9 @@ impl Code {
             | Code::SeatLocked
             | Code::LoginTaken
             | Code::RequestInProgress
-            | Code::SeatLimitReached => 409,
+            | Code::SeatLimitReached
+            | Code::SegmentExists
+            | Code::FlightCancelled => 409,
             Code::PayloadTooLarge => 413,
             Code::UnsupportedMediaType => 415,
             Code::IdempotencyKeyReused => 422,
@@ -105,6 +111,8 @@ impl Code {
             Code::SeatLimitReached => "seat_limit_reached",
             Code::RequestTimeout => "request_timeout",
             Code::HeadersTooLarge => "headers_too_large",
+            Code::SegmentExists => "segment_exists",
+            Code::FlightCancelled => "flight_cancelled",
             Code::Internal => "internal",
             Code::PeerError => "peer_error",
         }

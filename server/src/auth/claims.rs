@@ -14,6 +14,30 @@ use crate::error::ApiError;
 /// Clock skew tolerated between airlines.
 pub(super) const LEEWAY_SECS: u64 = 5;
 
+/// What the holder of a session token is. Staff are users of one airline (rows of its
+/// `users` table that are never replicated), so `sub` names an existing account either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    #[default]
+    Passenger,
+    Staff,
+}
+
+impl Role {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Passenger => "passenger",
+            Role::Staff => "staff",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        [Role::Passenger, Role::Staff].into_iter().find(|r| r.as_str() == word)
+    }
+}
+
+/// The claims of a session token (passengers' and staff's: one audience, one login route).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PassengerClaims {
     pub sub: Uuid,
@@ -22,6 +46,12 @@ pub struct PassengerClaims {
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
+    /// Tokens issued before staff existed carry no role: they are passengers'.
+    #[serde(default)]
+    pub role: Role,
+    /// The airline a staff token acts for; passengers' tokens name none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub airline: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

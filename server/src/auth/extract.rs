@@ -1,5 +1,6 @@
-//! Extractors: a handler that takes a `Passenger` or a `ServiceCaller` only runs for a caller
-//! with a valid token of that kind.
+//! Extractors: a handler that takes a `Passenger`, `Staff` or `ServiceCaller` only runs for a
+//! caller with a valid token of that kind. A valid session token of the wrong role (or staff of
+//! another airline) is 403 `forbidden`, not 401: the caller is known, just not allowed.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,6 +10,7 @@ use passcom_shared::client::PeerError;
 use passcom_shared::AirlineCode;
 use uuid::Uuid;
 
+use super::claims::Role;
 use super::tokens::{self, PassengerClaims};
 use crate::accounts;
 use crate::app::AppState;
@@ -26,6 +28,21 @@ pub struct Passenger {
     /// The bearer token itself: forwarded as the passenger's proof when a cancellation goes to
     /// the airline that sold the pass.
     pub token: String,
+}
+
+/// Anyone with a session token of the federation, passenger or staff: for what both may see
+/// (their own account).
+#[derive(Debug, Clone)]
+pub struct SessionHolder {
+    pub user_id: Uuid,
+    pub login: String,
+}
+
+/// A member of this airline's staff, from a staff token this airline issued.
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub user_id: Uuid,
+    pub login: String,
 }
 
 /// Another airline's server, from a service token it signed.
@@ -82,13 +99,57 @@ impl FromRequest for Passenger {
     }
 }
 
-/// The passenger a token names: signed by an airline of the federation, and naming an account.
-pub async fn passenger(state: &AppState, request_id: &str, token: &str) -> Result<Passenger, ApiError> {
+impl FromRequest for SessionHolder {
+    type Error = ApiError;
+    type Future = Verified<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let request_id = req.extensions().get::<RequestId>().cloned().unwrap_or_else(RequestId::generate);
+        verified(req, |state, token| async move {
+            let claims = session(&state, &request_id.0, &token).await?;
+            Ok(SessionHolder { user_id: claims.sub, login: claims.login })
+        })
+    }
+}
+
+impl FromRequest for Staff {
+    type Error = ApiError;
+    type Future = Verified<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let request_id = req.extensions().get::<RequestId>().cloned().unwrap_or_else(RequestId::generate);
+        verified(req, |state, token| async move {
+            let claims = session(&state, &request_id.0, &token).await?;
+            let own = state.settings.airline.as_str();
+            // Both the issuer and the named airline: a peer can sign a token claiming to be our
+            // staff, but not with our key.
+            let ours = claims.iss == own && claims.airline.as_deref() == Some(own);
+            if claims.role != Role::Staff || !ours {
+                return Err(ApiError::forbidden(format!("only staff of airline {own} may use this route")));
+            }
+            tracing::Span::current().record("user_id", tracing::field::display(claims.sub));
+            Ok(Staff { user_id: claims.sub, login: claims.login })
+        })
+    }
+}
+
+/// The claims of a session token: signed by an airline of the federation, and naming an account.
+async fn session(state: &AppState, request_id: &str, token: &str) -> Result<PassengerClaims, ApiError> {
     let max_ttl = state.settings.token_ttl;
-    let claims = tokens::verify_passenger(&state.keys, token, max_ttl, |claims| async move {
+    tokens::verify_passenger(&state.keys, token, max_ttl, |claims| async move {
         account_exists(state, request_id, &claims).await.map(|()| claims)
     })
-    .await?;
+    .await
+}
+
+/// The passenger a token names; a staff token is refused here.
+pub async fn passenger(state: &AppState, request_id: &str, token: &str) -> Result<Passenger, ApiError> {
+    let claims = session(state, request_id, token).await?;
+    if claims.role != Role::Passenger {
+        // A staff account is local to its airline: passes bought with it would belong to a user
+        // no other airline knows.
+        return Err(ApiError::forbidden("staff accounts cannot act as passengers"));
+    }
     Ok(Passenger { user_id: claims.sub, login: claims.login, issuer: claims.iss, token: token.to_owned() })
 }
 

@@ -7,5 +7,5 @@ pub mod keys;
 pub mod password;
 pub mod tokens;
 
-pub use extract::{Passenger, ServiceCaller};
+pub use extract::{Passenger, ServiceCaller, SessionHolder, Staff};
 pub use keys::{KeyRing, SigningKey};

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::claims::{Expiring, LEEWAY_SECS};
-pub use super::claims::{PassengerClaims, ServiceClaims};
+pub use super::claims::{PassengerClaims, Role, ServiceClaims};
 use super::keys::{KeyError, KeyRing, SigningKey};
 use crate::error::ApiError;
 
@@ -26,6 +26,17 @@ fn header(key: &SigningKey) -> Header {
 }
 
 pub fn issue_passenger(key: &SigningKey, user_id: Uuid, login: &str, ttl_secs: i64) -> Result<String, ApiError> {
+    issue_session(key, user_id, login, Role::Passenger, ttl_secs)
+}
+
+/// A session token; a staff token also names the airline it acts for (the issuer's).
+pub fn issue_session(
+    key: &SigningKey,
+    user_id: Uuid,
+    login: &str,
+    role: Role,
+    ttl_secs: i64,
+) -> Result<String, ApiError> {
     let now = Utc::now().timestamp();
     let claims = PassengerClaims {
         sub: user_id,
@@ -34,6 +45,8 @@ pub fn issue_passenger(key: &SigningKey, user_id: Uuid, login: &str, ttl_secs: i
         aud: PASSENGER_AUDIENCE.into(),
         iat: now,
         exp: now + ttl_secs,
+        role,
+        airline: (role == Role::Staff).then(|| key.kid().to_string()),
     };
     jsonwebtoken::encode(&header(key), &claims, key.encoding()).map_err(ApiError::internal)
 }

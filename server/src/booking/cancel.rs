@@ -59,7 +59,8 @@ pub async fn cancel_here(state: &AppState, user_id: Uuid, pass_id: Uuid) -> ApiR
             match passes::lock_status(conn, user_id, pass_id).await? {
                 None => return Err(ApiError::not_found("you have no pass with this id")),
                 Some(PassStatus::Cancelled) => return passes::one(conn, user_id, pass_id).await,
-                Some(PassStatus::Confirmed) => {}
+                // A disrupted pass is cancelled like any other: every leg's seat is freed.
+                Some(PassStatus::Confirmed | PassStatus::Disrupted) => {}
             }
             let mut pass = passes::one(conn, user_id, pass_id).await?;
             if pass.sold_by != *own {

@@ -135,6 +135,7 @@ impl Itinerary {
                     price: l.segment.price.clone(),
                 })
                 .collect(),
+            disruptions: Vec::new(),
         }
     }
 }

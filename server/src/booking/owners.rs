@@ -2,6 +2,7 @@
 //! outcome (commit, abort, release), ask a coordinator for its decision. Each call resolves the
 //! airline to an [`Owner`] once; nothing else branches on "this airline or a peer".
 
+use diesel_async::AsyncPgConnection;
 use futures::future::join_all;
 use passcom_shared::client::{FinishAction, PeerError};
 use passcom_shared::internal::{Decision, HoldRequest};
@@ -14,6 +15,7 @@ use super::{log, participant};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::federation::Owner;
+use crate::operations::disruption;
 
 /// Prepare: asks every other owner to hold its legs, in parallel, waiting no longer than the
 /// booking's deadline. Returns the refusal of the earliest leg, if any owner refused or could
@@ -92,13 +94,30 @@ async fn finish_at(
     match state.federation.owner(airline) {
         Some(Owner::Here) => {
             let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
-            participant::finish(&mut conn, booking_id, action, None).await.map(drop).map_err(|e| e.to_string())
+            finish_here(state, &mut conn, booking_id, action, None).await.map(drop).map_err(|e| e.to_string())
         }
         Some(Owner::Peer(peer)) => {
             peer.finish(request_id, booking_id, action).await.map(drop).map_err(|e| e.to_string())
         }
         None => Err(format!("no peer {airline}")),
     }
+}
+
+/// This airline's part of a booking's outcome. A sale may land on a flight cancelled since the
+/// hold was granted (the coordinator decided on our yes vote and cannot be refused): it goes
+/// through, and its pass is disrupted.
+pub async fn finish_here(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    booking_id: Uuid,
+    action: FinishAction,
+    by: Option<&AirlineCode>,
+) -> diesel::QueryResult<usize> {
+    let seats = participant::finish(conn, booking_id, action, by).await?;
+    if action == FinishAction::Commit {
+        disruption::after_sale(state, conn, booking_id).await?;
+    }
+    Ok(seats)
 }
 
 /// A coordinator's decision about one of its bookings, asked by a participant.

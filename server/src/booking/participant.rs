@@ -28,6 +28,8 @@ pub enum HoldError {
     Taken { index: usize, segment: String, seat: String },
     #[error("segment {segment} has no seat {seat} on sale")]
     NoSuchSeat { index: usize, segment: String, seat: String },
+    #[error("the flight of segment {segment} is cancelled")]
+    Cancelled { index: usize, segment: String },
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -42,6 +44,9 @@ impl HoldError {
             }
             HoldError::NoSuchSeat { index, segment, seat } => {
                 (Code::InvalidItinerary, index, format!("segment {airline}/{segment} has no seat {seat}"))
+            }
+            HoldError::Cancelled { index, segment } => {
+                (Code::FlightCancelled, index, format!("the flight of {airline}/{segment} is cancelled"))
             }
             HoldError::Db(e) => return ApiError::from(e),
         };
@@ -65,6 +70,11 @@ fn push_words(out: &mut AstPass<'_, '_, Pg>, words: &[&str]) {
 /// per connection. It touches one seat by its key and checks the segment in a sub-select, so
 /// that PostgreSQL settles on one generic plan instead of planning each call anew (planning a
 /// join of the seats with a list of them cost three times its execution).
+///
+/// The segment is read `FOR SHARE`: a flight's cancellation updates that row, so a sale and a
+/// cancellation never overlap. A sale that got there first is committed before the cancellation
+/// looks for the passes to disrupt; one that comes second sees the flight cancelled. The seat
+/// keeps the price it was taken at, for the airline's revenue.
 struct TakeSeat {
     booking_id: Uuid,
     /// NULL sells outright (a booking whose only owner is its coordinator).
@@ -86,7 +96,9 @@ impl QueryFragment<Pg> for TakeSeat {
         out.push_bind_param::<Nullable<Timestamptz>, _>(&self.held_until)?;
         out.push_sql(", coordinator = ");
         out.push_bind_param::<Text, _>(&self.coordinator)?;
-        out.push_sql(" WHERE segment_id = ");
+        out.push_sql(", price_cents = (SELECT p.price_cents FROM segments p WHERE p.segment_id = ");
+        out.push_bind_param::<Text, _>(&self.segment_id)?;
+        out.push_sql(") WHERE segment_id = ");
         out.push_bind_param::<Text, _>(&self.segment_id)?;
         out.push_sql(" AND seat = ");
         out.push_bind_param::<Text, _>(&self.seat)?;
@@ -95,9 +107,11 @@ impl QueryFragment<Pg> for TakeSeat {
         // A repeat of a hold, never another airline's hold taken over by reusing its booking id.
         out.push_sql(" AND coordinator = ");
         out.push_bind_param::<Text, _>(&self.coordinator)?;
-        out.push_sql(")) AND (SELECT g.departs_at > now() FROM segments g WHERE g.segment_id = ");
+        out.push_sql(
+            ")) AND (SELECT g.departs_at > now() AND g.cancelled_at IS NULL FROM segments g WHERE g.segment_id = ",
+        );
         out.push_bind_param::<Text, _>(&self.segment_id)?;
-        out.push_sql(")");
+        out.push_sql(" FOR SHARE)");
         Ok(())
     }
 }
@@ -147,10 +161,15 @@ pub async fn take(
         if query.execute(conn).await? == 1 {
             continue;
         }
-        // Say why: the seat is taken, or there is no such seat on sale.
+        // Say why: the flight is cancelled, the seat is taken, or there is no such seat on sale.
         let upcoming = segments::table
             .filter(segments::segment_id.eq(leg.segment_id.as_str()))
             .filter(segments::departs_at.gt(Utc::now()));
+        let cancelled: bool =
+            diesel::select(dsl::exists(upcoming.filter(segments::cancelled_at.is_not_null()))).get_result(conn).await?;
+        if cancelled {
+            return Err(HoldError::Cancelled { index, segment: leg.segment_id.to_string() });
+        }
         let exists: bool = diesel::select(dsl::exists(
             seats::table
                 .filter(seats::segment_id.eq(leg.segment_id.as_str()))
@@ -208,7 +227,9 @@ impl QueryFragment<Pg> for FinishHolds {
         out.push_bind_param::<Bool, _>(&self.sell)?;
         out.push_sql(" THEN booking_id END, coordinator = CASE WHEN ");
         out.push_bind_param::<Bool, _>(&self.sell)?;
-        out.push_sql(" THEN coordinator END WHERE booking_id = ");
+        out.push_sql(" THEN coordinator END, price_cents = CASE WHEN ");
+        out.push_bind_param::<Bool, _>(&self.sell)?;
+        out.push_sql(" THEN price_cents END WHERE booking_id = ");
         out.push_bind_param::<SqlUuid, _>(&self.booking_id)?;
         out.push_sql(" AND held_until IS NOT NULL AND (");
         out.push_bind_param::<Nullable<Text>, _>(&self.coordinator)?;
@@ -254,6 +275,7 @@ pub async fn release(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<
         seats::booking_id.eq(None::<Uuid>),
         seats::held_until.eq(None::<DateTime<Utc>>),
         seats::coordinator.eq(None::<String>),
+        seats::price_cents.eq(None::<i64>),
     );
     let seats_of = seats::table.filter(seats::booking_id.eq(booking_id));
     match by {

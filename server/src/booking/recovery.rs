@@ -83,7 +83,7 @@ async fn resolve_old_holds(state: &AppState) -> anyhow::Result<()> {
         };
         match asked {
             Ok(Decision::Committed) => {
-                participant::commit(&mut conn, booking_id, None).await?;
+                owners::finish_here(state, &mut conn, booking_id, FinishAction::Commit, None).await?;
                 tracing::info!(%booking_id, "old hold sold: the coordinator committed");
             }
             Ok(Decision::Aborted | Decision::Unknown) => {

@@ -65,7 +65,8 @@ impl SegmentRow {
 }
 
 /// Counting the taken seats of each listed segment goes through an index that holds only
-/// them, so a page costs what it lists, not what the airline sells.
+/// them, so a page costs what it lists, not what the airline sells. Cancelled flights are not
+/// listed: nothing on them is for sale.
 const SEGMENTS_WITH_COUNTS: &str = "
     SELECT s.segment_id, s.flight_no, s.origin, s.destination, s.departs_at, s.arrives_at,
            s.price_cents, s.currency,
@@ -74,6 +75,7 @@ const SEGMENTS_WITH_COUNTS: &str = "
              AS seats_available
       FROM segments s
      WHERE s.departs_at > now()
+       AND s.cancelled_at IS NULL
        AND ($1::text[] IS NULL OR s.segment_id = ANY($1))
        AND ($2::text IS NULL OR s.origin_key = $2)
        AND ($3::text IS NULL OR s.destination_key = $3)
@@ -125,8 +127,9 @@ pub async fn cities(conn: &mut AsyncPgConnection) -> QueryResult<Vec<String>> {
         name: String,
     }
     let rows: Vec<City> = diesel::sql_query(
-        "SELECT DISTINCT name FROM (SELECT origin AS name FROM segments WHERE departs_at > now()
-                                    UNION SELECT destination FROM segments WHERE departs_at > now()) c ORDER BY name",
+        "SELECT DISTINCT name FROM (SELECT origin AS name FROM segments WHERE departs_at > now() AND cancelled_at IS NULL
+                                    UNION SELECT destination FROM segments WHERE departs_at > now() AND cancelled_at IS NULL) c
+          ORDER BY name",
     )
     .load(conn)
     .await?;

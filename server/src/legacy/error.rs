@@ -52,7 +52,8 @@ impl LegacyError {
 fn message(code: Code) -> &'static str {
     match code {
         Code::SeatLocked => "Outro cliente está reservando este assento, tente novamente",
-        Code::SeatTaken => "Assento não está disponível",
+        Code::SeatTaken | Code::FlightCancelled => "Assento não está disponível",
+        Code::SegmentExists => "Trecho já existe",
         Code::InvalidItinerary => "Os trechos escolhidos não formam uma rota válida",
         Code::LoginTaken => "Usuário já existe",
         Code::BadCredentials => "Credenciais inválidas",

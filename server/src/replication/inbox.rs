@@ -47,14 +47,16 @@ fn check(from: &AirlineCode, message: &Replicated) -> ApiResult<()> {
                 return Err(ApiError::forbidden("a pass and its cancellation come only from the airline that sold it"));
             }
         }
-        // Which seats a release may free is known only from the seats themselves.
-        Replicated::Release { .. } => {}
+        // Which seats a release may free is known only from the seats themselves, and whether
+        // a disruption's sender owns the flight only from its segments.
+        Replicated::Release { .. } | Replicated::Disruption(_) => {}
     }
     Ok(())
 }
 
-/// A message that cannot apply (an account whose login another user holds here) is refused and
-/// logged alone, so that it cannot block the writes behind it.
+/// A message that cannot apply (an account whose login another user holds here, a disruption
+/// sent by an airline that does not own the flight) is refused and logged alone, so that it
+/// cannot block the writes behind it.
 async fn apply(
     conn: &mut AsyncPgConnection,
     from: &AirlineCode,
@@ -74,6 +76,9 @@ async fn apply(
                         }
                         true
                     }
+                    // Only the flight's owner may say that it was cancelled.
+                    Replicated::Disruption(disruption) if &disruption.airline != from => false,
+                    Replicated::Disruption(disruption) => passes::disrupt(conn, disruption).await.map(|_| true)?,
                 };
                 if ok {
                     applied += 1;

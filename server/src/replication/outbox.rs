@@ -25,6 +25,7 @@ pub fn kind(message: &Replicated) -> &'static str {
         Replicated::Account(_) => "account",
         Replicated::Pass(_) => "pass",
         Replicated::Release { .. } => "release",
+        Replicated::Disruption(_) => "disruption",
     }
 }
 

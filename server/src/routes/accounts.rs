@@ -6,7 +6,7 @@ use passcom_shared::Problem;
 
 use crate::accounts::{self, Login, NewPassword};
 use crate::app::AppState;
-use crate::auth::Passenger;
+use crate::auth::SessionHolder;
 use crate::error::ApiResult;
 use crate::telemetry::RequestId;
 
@@ -45,9 +45,10 @@ pub(super) async fn login(
 }
 
 /// The token already proves who this is; the local account, when it has arrived, is preferred.
+/// Staff see their own account too.
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = Account), (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_query`"), (status = 401, body = Problem, content_type = "application/problem+json", description = "`unauthorized`"), (status = 503, body = Problem, content_type = "application/problem+json", description = "`database_unavailable`")))]
-pub(super) async fn me(state: web::Data<AppState>, passenger: Passenger) -> ApiResult<HttpResponse> {
+pub(super) async fn me(state: web::Data<AppState>, passenger: SessionHolder) -> ApiResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
     let account = accounts::account(&mut conn, passenger.user_id)
         .await?

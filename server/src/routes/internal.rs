@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::accounts::{self, Login, Released};
 use crate::app::AppState;
 use crate::auth::{extract, ServiceCaller};
-use crate::booking::{cancel, log, participant};
+use crate::booking::{cancel, log, owners, participant};
 use crate::catalog::local;
 use crate::error::{ApiError, ApiResult};
 use crate::legacy;
@@ -158,7 +158,7 @@ async fn finish(
     let mut conn = state.pool.get().await?;
     // Only the coordinator decides a booking, and only it (the pass's seller) releases a
     // cancelled one: every action touches only the seats taken for the caller.
-    let seats = participant::finish(&mut conn, booking_id, action, Some(&caller.airline)).await?;
+    let seats = owners::finish_here(&state, &mut conn, booking_id, action, Some(&caller.airline)).await?;
     if seats == 0 && participant::coordinated_by_another(&mut conn, booking_id, &caller.airline).await? {
         return Err(ApiError::forbidden("only the booking's coordinator may commit, abort or release its seats"));
     }

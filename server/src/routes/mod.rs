@@ -2,9 +2,11 @@
 //! Every extractor failure and every bare error status becomes a problem body here.
 
 mod accounts;
+mod airline;
 mod bookings;
 mod catalog;
 pub mod edge;
+mod events;
 mod internal;
 mod legacy;
 mod openapi;
@@ -38,7 +40,9 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .configure(ops::config)
         .configure(accounts::config)
         .configure(catalog::config)
+        .configure(events::config)
         .configure(bookings::config)
+        .configure(airline::config)
         .configure(internal::config)
         .configure(legacy::config)
         .configure(openapi::config)

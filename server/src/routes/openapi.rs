@@ -6,7 +6,7 @@ use passcom_shared::Problem;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, bookings, catalog, ops};
+use super::{accounts, airline, bookings, catalog, events, ops};
 use crate::catalog::route_search::SortBy;
 
 #[derive(OpenApi)]
@@ -24,6 +24,12 @@ use crate::catalog::route_search::SortBy;
         bookings::list_passes,
         bookings::get_pass,
         bookings::cancel_pass,
+        events::pass_events,
+        airline::publish,
+        airline::change_price,
+        airline::cancel,
+        airline::sales,
+        events::airline_events,
         ops::federation,
         ops::healthz,
         ops::readyz,

@@ -1,5 +1,6 @@
 //! The passenger web app, embedded in the binary: every airline serves it at `/`, so a
-//! federation needs no web server of its own. The page only uses the public API.
+//! federation needs no web server of its own; its staff page is at `/staff`. The pages only use
+//! the public API.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -24,11 +25,18 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     asset!("booking.js", "text/javascript; charset=utf-8"),
     asset!("seatmap.js", "text/javascript; charset=utf-8"),
     asset!("passes.js", "text/javascript; charset=utf-8"),
+    asset!("staff.html", "text/html; charset=utf-8"),
+    asset!("staff.js", "text/javascript; charset=utf-8"),
 ];
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     for &(name, mime, body) in ASSETS {
-        let path = if name == "index.html" { "/".to_owned() } else { format!("/{name}") };
+        // The two pages live at `/` and `/staff`; their scripts and styles under their names.
+        let path = match name {
+            "index.html" => "/".to_owned(),
+            "staff.html" => "/staff".to_owned(),
+            other => format!("/{other}"),
+        };
         cfg.service(web::resource(path).get(move || serve(mime, body)));
     }
 }

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod staff_helpers;
 
+mod airline;
 mod bookings;
 mod crashes;
 mod faults;

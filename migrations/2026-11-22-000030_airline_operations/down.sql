@@ -1,0 +1,14 @@
+DROP TRIGGER pass_events ON passes;
+DROP FUNCTION pass_events();
+DROP TRIGGER seat_events ON seats;
+DROP FUNCTION seat_events();
+DROP TABLE segment_alerts;
+DROP TABLE events;
+DROP TABLE pass_disruptions;
+UPDATE passes SET status = 'confirmed' WHERE status = 'disrupted';
+ALTER TABLE passes DROP CONSTRAINT passes_status_check;
+ALTER TABLE passes ADD CONSTRAINT passes_status_check CHECK (status IN ('confirmed', 'cancelled'));
+ALTER TABLE seats DROP COLUMN price_cents;
+ALTER TABLE segments DROP COLUMN cancel_reason;
+ALTER TABLE segments DROP COLUMN cancelled_at;
+ALTER TABLE users DROP COLUMN role;

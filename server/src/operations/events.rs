@@ -1,0 +1,251 @@
+//! Events of the committed state, for staff (`/api/v1/airline/events`) and passengers
+//! (`/api/v1/passes/events`).
+//!
+//! Every event row is written in the transaction of the change it tells about: sales and
+//! freed seats by a trigger on `seats`, pass changes by a trigger on `passes`, schedule changes
+//! here. Row ids follow INSERT order, not commit order, so a reader going by id could step past
+//! a row that commits late. The sequencer gives committed rows a `seq` in id order, one round
+//! at a time under an advisory lock (safe with several replicas on one database), so a reader
+//! that has seen `seq` n has seen everything below it. The same round raises the
+//! low-availability alert of every segment its sales or cancellations touched.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use passcom_shared::airline::{AirlineEvent, AirlineEventKind, PassEvent};
+use passcom_shared::api::{Money, PassStatus};
+use passcom_shared::SegmentId;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::passes::StoredStatus;
+
+/// Any fixed number shared by the replicas of one airline: one sequencer round at a time.
+const SEQUENCER_LOCK: i64 = 0x5041_5353_4556_5453;
+const ROUND: i64 = 1000;
+/// How often the sequencer looks for new rows (it also tells the streams what it found).
+const INTERVAL: Duration = Duration::from_millis(100);
+/// At most this many events per answer to a stream.
+const PAGE: i64 = 500;
+
+pub const fn kind_word(kind: AirlineEventKind) -> &'static str {
+    match kind {
+        AirlineEventKind::Sale => "sale",
+        AirlineEventKind::Cancellation => "cancellation",
+        AirlineEventKind::SegmentPublished => "segment_published",
+        AirlineEventKind::PriceChanged => "price_changed",
+        AirlineEventKind::FlightCancelled => "flight_cancelled",
+        AirlineEventKind::LowAvailability => "low_availability",
+    }
+}
+
+fn parse_kind(word: &str) -> Option<AirlineEventKind> {
+    use AirlineEventKind::*;
+    [Sale, Cancellation, SegmentPublished, PriceChanged, FlightCancelled, LowAvailability]
+        .into_iter()
+        .find(|k| kind_word(*k) == word)
+}
+
+/// Records schedule changes in the caller's transaction: one event per segment, with its detail.
+pub async fn schedule_changed(
+    conn: &mut AsyncPgConnection,
+    kind: AirlineEventKind,
+    segments: &[String],
+    details: &[serde_json::Value],
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO events (audience, kind, segment_id, detail)
+         SELECT 'airline', $1, x.id, x.detail FROM unnest($2::text[], $3::jsonb[]) AS x(id, detail)",
+    )
+    .bind::<Text, _>(kind_word(kind))
+    .bind::<Array<Text>, _>(segments)
+    .bind::<Array<Jsonb>, _>(details)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Sequences events until the server stops, and tells the streams the highest `seq`.
+pub async fn run(state: actix_web::web::Data<AppState>) {
+    loop {
+        match sequence(&state).await {
+            Ok((assigned, top)) => {
+                state.events_top.send_if_modified(|seen| std::mem::replace(seen, top) != top);
+                if assigned > 0 {
+                    continue;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "event sequencer round failed"),
+        }
+        tokio::time::sleep(INTERVAL).await;
+    }
+}
+
+#[derive(QueryableByName)]
+struct Sequenced {
+    #[diesel(sql_type = Nullable<Text>)]
+    segment_id: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct Top {
+    #[diesel(sql_type = BigInt)]
+    top: i64,
+}
+
+/// One round: returns the rows sequenced (0 when another replica holds the lock) and the
+/// highest `seq`.
+async fn sequence(state: &AppState) -> anyhow::Result<(usize, i64)> {
+    let mut conn = state.pool.get().await?;
+    let assigned = conn
+        .transaction::<_, diesel::result::Error, _>(|conn| {
+            async move {
+                let locked: bool =
+                    diesel::select(diesel::dsl::sql::<Bool>(&format!("pg_try_advisory_xact_lock({SEQUENCER_LOCK})")))
+                        .get_result(conn)
+                        .await?;
+                if !locked {
+                    return Ok(0);
+                }
+                merge_seat_events(conn).await?;
+                let rows: Vec<Sequenced> = diesel::sql_query(
+                    "WITH next AS (SELECT id, row_number() OVER (ORDER BY id) AS n
+                                     FROM (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT $1) u),
+                          base AS (SELECT coalesce(max(seq), 0) AS b FROM events)
+                     UPDATE events e SET seq = base.b + next.n FROM next, base WHERE e.id = next.id
+                     RETURNING CASE WHEN e.kind IN ('sale', 'cancellation') THEN e.segment_id END AS segment_id",
+                )
+                .bind::<BigInt, _>(ROUND)
+                .load(conn)
+                .await?;
+                let mut touched: Vec<String> = rows.iter().filter_map(|r| r.segment_id.clone()).collect();
+                touched.sort();
+                touched.dedup();
+                if !touched.is_empty() {
+                    raise_alerts(conn, &touched).await?;
+                }
+                Ok(rows.len())
+            }
+            .scope_boxed()
+        })
+        .await?;
+    let top: Top = diesel::sql_query("SELECT coalesce(max(seq), 0) AS top FROM events").get_result(&mut conn).await?;
+    Ok((assigned, top.top))
+}
+
+/// Makes one event of the seat events one transaction wrote for one pass and segment: a party's
+/// seats are taken one UPDATE at a time (each prepared once), so the trigger sees them one by
+/// one. A transaction's rows are all committed together, so a round sees all of them or none.
+async fn merge_seat_events(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
+    diesel::sql_query(
+        "WITH dup AS (
+             SELECT (array_agg(id ORDER BY id))[1] AS keep, array_agg(id) AS ids, sum(seats) AS seats,
+                    sum(cents) AS cents
+               FROM events WHERE seq IS NULL AND kind IN ('sale', 'cancellation')
+              GROUP BY xmin::text, kind, segment_id, pass_id HAVING count(*) > 1),
+         gone AS (DELETE FROM events e USING dup WHERE e.id = ANY(dup.ids) AND e.id <> dup.keep RETURNING e.id)
+         UPDATE events e SET seats = dup.seats, cents = dup.cents FROM dup WHERE e.id = dup.keep",
+    )
+    .execute(conn)
+    .await
+}
+
+/// Raises the alert of every listed segment with fewer than 10 % of its seats unsold, once,
+/// and lowers it when it goes back over (so it can be raised again). Run by the sequencer
+/// alone, on committed sales, so no two sales can both miss the crossing.
+async fn raise_alerts(conn: &mut AsyncPgConnection, segments: &[String]) -> QueryResult<usize> {
+    diesel::sql_query(
+        "WITH counts AS (
+             SELECT g.segment_id, g.seats_total,
+                    g.seats_total - (SELECT count(*) FROM seats s WHERE s.segment_id = g.segment_id AND s.status = 'sold')
+                      AS free
+               FROM segments g WHERE g.segment_id = ANY($1) AND g.cancelled_at IS NULL),
+         flipped AS (
+             INSERT INTO segment_alerts (segment_id, low)
+             SELECT segment_id, free * 10 < seats_total FROM counts
+             ON CONFLICT (segment_id) DO UPDATE SET low = EXCLUDED.low WHERE segment_alerts.low <> EXCLUDED.low
+             RETURNING segment_id, low)
+         INSERT INTO events (audience, kind, segment_id, seats, detail)
+         SELECT 'airline', 'low_availability', c.segment_id, c.free,
+                jsonb_build_object('seats_total', c.seats_total, 'seats_available', c.free)
+           FROM flipped f JOIN counts c USING (segment_id) WHERE f.low",
+    )
+    .bind::<Array<Text>, _>(segments)
+    .execute(conn)
+    .await
+}
+
+#[derive(QueryableByName)]
+struct EventRow {
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    segment_id: Option<String>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pass_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    seats: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    cents: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    currency: Option<String>,
+    #[diesel(sql_type = Jsonb)]
+    detail: serde_json::Value,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+}
+
+/// The airline's events after `after`, in order.
+pub async fn airline_after(conn: &mut AsyncPgConnection, after: i64) -> QueryResult<Vec<AirlineEvent>> {
+    let rows: Vec<EventRow> = diesel::sql_query(
+        "SELECT e.seq, e.kind, e.segment_id, e.pass_id, e.seats::bigint AS seats, e.cents, g.currency, e.detail,
+                e.created_at
+           FROM events e LEFT JOIN segments g ON g.segment_id = e.segment_id
+          WHERE e.seq > $1 AND e.audience = 'airline' ORDER BY e.seq LIMIT $2",
+    )
+    .bind::<BigInt, _>(after)
+    .bind::<BigInt, _>(PAGE)
+    .load(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(AirlineEvent {
+                id: row.seq,
+                kind: parse_kind(&row.kind)?,
+                at: row.created_at,
+                segment_id: row.segment_id.and_then(|id| SegmentId::parse(&id).ok()),
+                pass_id: row.pass_id,
+                seats: row.seats,
+                amount: row.cents.zip(row.currency).map(|(cents, currency)| Money { cents, currency }),
+                detail: row.detail,
+            })
+        })
+        .collect())
+}
+
+/// The user's pass events after `after`, in order.
+pub async fn passenger_after(conn: &mut AsyncPgConnection, user_id: Uuid, after: i64) -> QueryResult<Vec<PassEvent>> {
+    use crate::schema::events;
+    type Row = (Option<i64>, StoredStatus, Option<Uuid>, DateTime<Utc>);
+    let rows: Vec<Row> = events::table
+        .filter(events::user_id.eq(user_id))
+        .filter(events::seq.gt(after))
+        .order(events::seq)
+        .limit(PAGE)
+        .select((events::seq, events::kind, events::pass_id, events::created_at))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(seq, status, pass_id, at)| {
+            Some(PassEvent { id: seq?, pass_id: pass_id?, status: PassStatus::from(status), at })
+        })
+        .collect())
+}
