@@ -151,15 +151,21 @@ async function runSearch(ctx, query, results, submit) {
   if (!ctx.alive()) return;
   const routes = Array.isArray(answer.routes) ? answer.routes : [];
   const unavailable = Array.isArray(answer.unavailable_airlines) ? answer.unavailable_airlines : [];
-  const stale = Array.isArray(answer.stale_airlines) ? answer.stale_airlines : [];
+  // A stale airline did not answer either: its flights come from the last copy this server has.
+  const stale = (Array.isArray(answer.stale_airlines) ? answer.stale_airlines : [])
+    .map((entry) => (typeof entry === 'string' ? { airline: entry } : entry));
+  const silent = [
+    ...unavailable.map((code) => h('li', { 'data-airline': code },
+      `Airline ${code} did not answer; its flights are missing from these results.`)),
+    ...stale.map((entry) => h('li', { 'data-airline': entry.airline, 'data-stale': 'true' },
+      `Airline ${entry.airline} did not answer; its flights are shown as they were`
+      + `${Number.isFinite(entry.age_secs) ? ` ${entry.age_secs} s ago` : ' a moment ago'}, and their seats may have sold since.`)),
+  ];
   replace(results,
-    unavailable.length > 0 && h('div', { class: 'alert warning', role: 'alert', testid: 'unavailable-airlines' },
-      h('ul', { class: 'plain' }, unavailable.map((code) => h('li', { 'data-airline': code },
-        `Airline ${code} did not answer; its flights are missing from these results.`)))),
+    silent.length > 0 && h('div', { class: 'alert warning', role: 'alert', testid: 'unavailable-airlines' },
+      h('ul', { class: 'plain' }, silent)),
     answer.complete === false && notice('warning', h('p', { class: 'alert-title', testid: 'incomplete' },
       'These results may be incomplete: not every route could be checked in time. Search again to see more.')),
-    stale.length > 0 && h('div', { class: 'alert info', role: 'status', testid: 'stale-airlines' },
-      h('p', {}, `Seat counts from airline ${stale.join(', ')} may be a few moments old.`)),
     h('h2', { class: 'results-title', testid: 'results-count' },
       routes.length === 0 ? 'No routes found'
         : `${routes.length} ${routes.length === 1 ? 'route' : 'routes'} from ${query.origin} to ${query.destination}`),

@@ -19,7 +19,7 @@ use crate::catalog::search;
 use crate::error::{ApiError, ApiResult};
 use crate::telemetry::RequestId;
 
-use super::openapi::QueryRefusals;
+use super::refusals::QueryRefusals;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/v1/segments").get(list_segments))

@@ -11,6 +11,7 @@ mod internal;
 mod legacy;
 mod openapi;
 mod ops;
+mod refusals;
 mod webapp;
 
 use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};

@@ -2,7 +2,6 @@
 //! handlers' annotations and the bodies' Rust types, with every error code a route answers.
 
 use actix_web::{web, HttpResponse};
-use passcom_shared::Problem;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -40,18 +39,6 @@ use crate::catalog::route_search::SortBy;
     modifiers(&BearerTokens)
 )]
 pub struct ApiDoc;
-
-/// How a read with a query string is refused, the same for every such route.
-#[derive(utoipa::IntoResponses)]
-#[allow(dead_code)] // a description for the document, never built
-pub(super) enum QueryRefusals {
-    /// `invalid_query`: a missing, malformed or unknown parameter.
-    #[response(status = 400, content_type = "application/problem+json")]
-    InvalidQuery(Problem),
-    /// `database_unavailable`
-    #[response(status = 503, content_type = "application/problem+json")]
-    Unavailable(Problem),
-}
 
 /// Passenger tokens: `Authorization: Bearer …` from `POST /api/v1/sessions`.
 struct BearerTokens;
