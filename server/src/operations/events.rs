@@ -29,6 +29,7 @@ const SEQUENCER_LOCK: i64 = 0x5041_5353_4556_5453;
 const ROUND: i64 = 1000;
 /// How often the sequencer looks for new rows (it also tells the streams what it found).
 const INTERVAL: Duration = Duration::from_millis(100);
+const IDLE_INTERVAL: Duration = Duration::from_millis(400);
 /// At most this many events per answer to a stream.
 const PAGE: i64 = 500;
 
@@ -71,17 +72,22 @@ pub async fn schedule_changed(
 
 /// Sequences events until the server stops, and tells the streams the highest `seq`.
 pub async fn run(state: actix_web::web::Data<AppState>) {
+    // Quick while events flow, slower while none do: an idle server should cost next to
+    // nothing, and the first event after a quiet spell still reaches streams within IDLE_INTERVAL.
+    let mut pause = INTERVAL;
     loop {
         match sequence(&state).await {
             Ok((assigned, top)) => {
                 state.events_top.send_if_modified(|seen| std::mem::replace(seen, top) != top);
                 if assigned > 0 {
+                    pause = INTERVAL;
                     continue;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "event sequencer round failed"),
         }
-        tokio::time::sleep(INTERVAL).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(IDLE_INTERVAL);
     }
 }
 

@@ -18,7 +18,8 @@ use crate::error::ApiError;
 
 /// The routes that read a query string; every other refuses one, so that a misspelt parameter
 /// is a 400 and not silently ignored.
-const QUERY_ROUTES: [&str; 3] = ["/api/v1/segments", "/api/v1/routes", "/internal/v1/segments"];
+const QUERY_ROUTES: [&str; 4] =
+    ["/api/v1/segments", "/api/v1/routes", "/api/v1/airline/sales", "/internal/v1/segments"];
 
 /// Runs before routing, so that every `GET` route answers `HEAD` too. The HTTP layer knows the
 /// request was `HEAD` and sends the headers without the body.

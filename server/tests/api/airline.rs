@@ -171,6 +171,11 @@ async fn a_batch_of_100_segments_is_published_in_one_call_and_searched_everywher
     let rows = sales.body["segments"].as_array().unwrap();
     assert_eq!(rows.len(), 100, "{}", sales.body);
     assert!(rows.iter().all(|r| r["seats_sold"] == 0 && r["revenue"]["amount"] == "0.00"), "nothing sold, no revenue");
+    // A window in the query string is the staff page's way of asking.
+    let from = chrono::Utc::now().date_naive();
+    let window = format!("{a}/api/v1/airline/sales?from={from}&to={}", from + chrono::Duration::days(30));
+    let windowed = client.get(&window, Some(&staff)).await;
+    assert_eq!(windowed.status, 200, "{}", windowed.body);
 
     // Every airline's search lists them within the stated staleness (about 3 s).
     for code in AIRLINES {
