@@ -7,6 +7,8 @@
 //! [`after_sale`] disrupts its pass at once.
 
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::scoped_futures::ScopedFutureExt;
@@ -70,16 +72,6 @@ pub async fn disrupt_flight(
     Ok(disrupted)
 }
 
-#[derive(QueryableByName)]
-struct Flight {
-    #[diesel(sql_type = Text)]
-    segment_id: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    cancel_reason: Option<String>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    cancelled_at: Option<DateTime<Utc>>,
-}
-
 /// After this owner sold a booking's held seats (on every commit, repeats included, so that a
 /// crash between the sale and this leaves the coordinator retrying until it is done): any seat
 /// on a cancelled flight disrupts the booking's pass.
@@ -88,24 +80,16 @@ struct Flight {
 /// match a filter is never locked), so a cancellation still running is waited for: either it
 /// saw our sale, or we see it.
 pub async fn after_sale(state: &AppState, conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<()> {
-    let flights: Vec<Flight> = diesel::sql_query(
-        "SELECT g.segment_id, g.cancel_reason, g.cancelled_at FROM segments g
-          WHERE g.segment_id IN (SELECT s.segment_id FROM seats s WHERE s.booking_id = $1 AND s.status = $2)
-          ORDER BY g.segment_id FOR SHARE",
-    )
-    .bind::<SqlUuid, _>(booking_id)
-    .bind::<Text, _>(SeatStatus::Sold)
-    .load(conn)
-    .await?;
+    let flights: Vec<(String, Option<String>, Option<DateTime<Utc>>)> = FlightsOfSale { booking_id }.load(conn).await?;
     let cancelled: Vec<ReplicatedDisruption> = flights
         .into_iter()
-        .filter_map(|f| {
+        .filter_map(|(segment_id, reason, at)| {
             Some(ReplicatedDisruption {
                 pass_id: booking_id,
                 airline: state.settings.airline.clone(),
-                segment_id: SegmentId::parse(&f.segment_id).ok()?,
-                reason: f.cancel_reason?,
-                at: f.cancelled_at?,
+                segment_id: SegmentId::parse(&segment_id).ok()?,
+                reason: reason?,
+                at: at?,
             })
         })
         .collect();
@@ -123,4 +107,31 @@ pub async fn after_sale(state: &AppState, conn: &mut AsyncPgConnection, booking_
         .scope_boxed()
     })
     .await
+}
+
+/// The flights of a booking's sold seats, as a statement of its own type: it runs on every
+/// commit at every owner, and planning it afresh each time (a sub-select over the two largest
+/// tables) cost more than running it.
+struct FlightsOfSale {
+    booking_id: Uuid,
+}
+
+crate::db::prepared_once!(FlightsOfSale);
+
+impl diesel::query_builder::Query for FlightsOfSale {
+    type SqlType = (Text, Nullable<Text>, Nullable<Timestamptz>);
+}
+
+impl QueryFragment<Pg> for FlightsOfSale {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "SELECT g.segment_id, g.cancel_reason, g.cancelled_at FROM segments g \
+              WHERE g.segment_id IN (SELECT s.segment_id FROM seats s WHERE s.booking_id = ",
+        );
+        out.push_bind_param::<SqlUuid, _>(&self.booking_id)?;
+        out.push_sql(" AND s.status = '");
+        out.push_sql(SeatStatus::Sold.as_str());
+        out.push_sql("') ORDER BY g.segment_id FOR SHARE");
+        Ok(())
+    }
 }
