@@ -5,7 +5,9 @@
 //! it may arrive before the pass it concerns, and applied whenever both are here.
 
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use passcom_shared::api::{Disruption, Money, Pass, PassLeg, PassStatus};
 use passcom_shared::internal::{ReplicatedDisruption, ReplicatedPass};
@@ -55,11 +57,50 @@ pub fn status_word(status: PassStatus) -> &'static str {
 /// and checked before the other committed would both miss it. Locks are per pass, so
 /// unrelated passes never wait for each other.
 async fn lock_pass(conn: &mut AsyncPgConnection, pass_id: Uuid) -> QueryResult<()> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7214))")
-        .bind::<diesel::sql_types::Uuid, _>(pass_id)
-        .execute(conn)
-        .await
-        .map(drop)
+    LockPass { pass_id }.execute(conn).await.map(drop)
+}
+
+/// The pass's lock, as a statement of its own type: diesel re-plans a `sql_query` on every call,
+/// and this runs for every pass at every airline.
+struct LockPass {
+    pass_id: Uuid,
+}
+
+crate::db::prepared_once!(LockPass);
+
+impl QueryFragment<Pg> for LockPass {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("SELECT pg_advisory_xact_lock(hashtextextended(");
+        out.push_bind_param::<diesel::sql_types::Uuid, _>(&self.pass_id)?;
+        out.push_sql("::text, 7214))");
+        Ok(())
+    }
+}
+
+/// `confirmed` → `disrupted` when `known`, or when a disruption of one of the pass's legs is
+/// already here; a statement of its own type for the same reason as [`LockPass`].
+struct DisruptIfKnown {
+    pass_id: Uuid,
+    known: bool,
+}
+
+crate::db::prepared_once!(DisruptIfKnown);
+
+impl QueryFragment<Pg> for DisruptIfKnown {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("UPDATE passes SET status = '");
+        out.push_sql(StoredStatus::Disrupted.as_str());
+        out.push_sql("' WHERE pass_id = ");
+        out.push_bind_param::<diesel::sql_types::Uuid, _>(&self.pass_id)?;
+        out.push_sql(" AND status = '");
+        out.push_sql(StoredStatus::Confirmed.as_str());
+        out.push_sql("' AND (");
+        out.push_bind_param::<diesel::sql_types::Bool, _>(&self.known)?;
+        out.push_sql(" OR EXISTS (SELECT 1 FROM pass_disruptions d WHERE d.pass_id = ");
+        out.push_bind_param::<diesel::sql_types::Uuid, _>(&self.pass_id)?;
+        out.push_sql("))");
+        Ok(())
+    }
 }
 
 /// Inserts the pass, or moves a stored one forward to the replicated status; never back. Runs
@@ -103,18 +144,7 @@ pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -
 /// Moves a confirmed pass to `disrupted` when `known`, or when one of its legs' disruptions has
 /// already arrived.
 async fn disrupt_if_known(conn: &mut AsyncPgConnection, pass_id: Uuid, known: bool) -> QueryResult<()> {
-    use diesel::sql_types::{Bool, Text, Uuid as SqlUuid};
-    diesel::sql_query(
-        "UPDATE passes SET status = $3 WHERE pass_id = $1 AND status = $4
-            AND ($2 OR EXISTS (SELECT 1 FROM pass_disruptions d WHERE d.pass_id = $1))",
-    )
-    .bind::<SqlUuid, _>(pass_id)
-    .bind::<Bool, _>(known)
-    .bind::<Text, _>(StoredStatus::Disrupted)
-    .bind::<Text, _>(StoredStatus::Confirmed)
-    .execute(conn)
-    .await
-    .map(drop)
+    DisruptIfKnown { pass_id, known }.execute(conn).await.map(drop)
 }
 
 /// Stores a disruption of one leg (here first or replicated from the leg's owner) and applies it
