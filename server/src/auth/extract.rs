@@ -74,14 +74,19 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
 type Verified<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 
 /// The bearer token of `req`, checked by `verify` against the key ring.
-fn verified<T, Fut>(req: &HttpRequest, verify: impl FnOnce(web::Data<AppState>, String) -> Fut + 'static) -> Verified<T>
+fn verified<T, Fut>(
+    req: &HttpRequest,
+    verify: impl FnOnce(web::Data<AppState>, String, RequestId) -> Fut + 'static,
+) -> Verified<T>
 where
     Fut: Future<Output = Result<T, ApiError>> + 'static,
 {
     let parts = bearer(req).and_then(|token| Ok((token, state(req)?)));
+    // Forwarded on any call a check makes to a peer (an account not replicated here yet).
+    let request_id = req.extensions().get::<RequestId>().cloned().unwrap_or_else(RequestId::generate);
     Box::pin(async move {
         let (token, state) = parts?;
-        verify(state, token).await
+        verify(state, token, request_id).await
     })
 }
 
@@ -90,8 +95,7 @@ impl FromRequest for Passenger {
     type Future = Verified<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let request_id = req.extensions().get::<RequestId>().cloned().unwrap_or_else(RequestId::generate);
-        verified(req, |state, token| async move {
+        verified(req, |state, token, request_id| async move {
             let passenger = passenger(&state, &request_id.0, &token).await?;
             tracing::Span::current().record("user_id", tracing::field::display(passenger.user_id));
             Ok(passenger)
@@ -104,8 +108,7 @@ impl FromRequest for SessionHolder {
     type Future = Verified<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let request_id = req.extensions().get::<RequestId>().cloned().unwrap_or_else(RequestId::generate);
-        verified(req, |state, token| async move {
+        verified(req, |state, token, request_id| async move {
             let claims = session(&state, &request_id.0, &token).await?;
             Ok(SessionHolder { user_id: claims.sub, login: claims.login })
         })
@@ -117,8 +120,7 @@ impl FromRequest for Staff {
     type Future = Verified<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let request_id = req.extensions().get::<RequestId>().cloned().unwrap_or_else(RequestId::generate);
-        verified(req, |state, token| async move {
+        verified(req, |state, token, request_id| async move {
             let claims = session(&state, &request_id.0, &token).await?;
             let own = state.settings.airline.as_str();
             // Both the issuer and the named airline: a peer can sign a token claiming to be our
@@ -180,7 +182,7 @@ impl FromRequest for ServiceCaller {
     type Future = Verified<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        verified(req, |state, token| async move {
+        verified(req, |state, token, _| async move {
             let airline = tokens::verify_service(&state.keys, &token).await?;
             Ok(ServiceCaller { airline })
         })
