@@ -1,25 +1,18 @@
 //! Real processes killed with SIGKILL in the middle of bookings, then restarted. Once quiet,
 //! every booking is all legs sold or none, every 201 survives, and no seat is sold twice.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
-use diesel::{ExpressionMethods, QueryDsl};
+use diesel::QueryDsl;
 use diesel_async::RunQueryDsl;
-use passcom_server::schema::{passes, seats};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::helpers::*;
-
-async fn book_at(client: &Client, base: &str, token: &str, legs: &[(String, String)], seat: &str) -> Option<Answer> {
-    let legs: Vec<_> = legs.iter().map(|(a, s)| json!({"airline": a, "segment_id": s, "seat": seat})).collect();
-    client
-        .try_send(client.http.post(format!("{base}/api/v1/bookings")).bearer_auth(token).json(&json!({ "legs": legs })))
-        .await
-}
+use crate::invariants::{invariant_violations, quiet};
 
 async fn sold_everywhere(fed: &ProcessFederation, legs: &[(String, String)], seat: &str, booking: &str) -> bool {
     for (airline, segment) in legs {
@@ -41,7 +34,7 @@ async fn a_participant_killed_between_hold_and_commit_ends_all_sold() {
     let b_leg = legs.iter().find(|(airline, _)| airline == "b").unwrap().1.clone();
     let booking = {
         let (client, a, token, legs) = (client.clone(), a.clone(), token.clone(), legs.clone());
-        tokio::spawn(async move { book_at(&client, &a, &token, &legs, "6A").await })
+        tokio::spawn(async move { try_book(&client, &a, &token, &legs, "6A").await })
     };
     let held =
         eventually(Duration::from_secs(10), || async { seat_state(fed.db("b"), &b_leg, "6A").await.0 == "held" }).await;
@@ -74,7 +67,7 @@ async fn a_coordinator_killed_right_after_deciding_completes_after_restart() {
     let legs = itinerary(&client, &a, "Porto%20Alegre", "Sao%20Paulo", 2).await;
     let booking = {
         let (client, a, token, legs) = (client.clone(), a.clone(), token.clone(), legs.clone());
-        tokio::spawn(async move { book_at(&client, &a, &token, &legs, "8B").await })
+        tokio::spawn(async move { try_book(&client, &a, &token, &legs, "8B").await })
     };
     let decided = eventually(Duration::from_secs(10), || async {
         fed.db("a").count("SELECT count(*) AS n FROM bookings WHERE state = 'committed'").await == 1
@@ -123,7 +116,7 @@ async fn a_hold_outliving_a_dead_coordinator_is_kept_then_resolved() {
     let segment = legs[0].1.clone();
     let booking = {
         let (client, a, token, legs) = (client.clone(), a.clone(), token.clone(), legs.clone());
-        tokio::spawn(async move { book_at(&client, &a, &token, &legs, "3C").await })
+        tokio::spawn(async move { try_book(&client, &a, &token, &legs, "3C").await })
     };
     let held =
         eventually(Duration::from_secs(10), || async { seat_state(fed.db("b"), &segment, "3C").await.0 == "held" })
@@ -151,7 +144,7 @@ async fn cancelling_while_an_owner_is_down_frees_the_seat_when_it_returns() {
     let a = fed.url("a");
     let token = client.passenger(&a).await;
     let legs = itinerary(&client, &a, "Curitiba", "Porto%20Alegre", 1).await;
-    let booked = book_at(&client, &a, &token, &legs, "2F").await.unwrap();
+    let booked = try_book(&client, &a, &token, &legs, "2F").await.unwrap();
     assert_eq!(booked.status, 201, "{}", booked.body);
     let pass_id = booked.body["pass_id"].as_str().unwrap().to_owned();
     fed.server("b").kill();
@@ -173,41 +166,8 @@ async fn cancelling_while_an_owner_is_down_frees_the_seat_when_it_returns() {
     assert!(shown, "the pass shows cancelled at b too");
 }
 
-type Leg = (String, String, String);
 /// Which server, which itinerary (airline, segment per leg), which seat on every leg.
 type Attempt = (&'static str, Vec<(String, String)>, &'static str);
-
-/// Every copy of every pass at every airline: pass id → (status, legs) per airline.
-async fn all_passes(fed: &ProcessFederation) -> HashMap<Uuid, Vec<(String, Vec<Leg>)>> {
-    let mut out: HashMap<Uuid, Vec<(String, Vec<Leg>)>> = HashMap::new();
-    for code in AIRLINES {
-        let mut conn = fed.db(code).conn().await;
-        let rows: Vec<(Uuid, String, serde_json::Value)> =
-            passes::table.select((passes::pass_id, passes::status, passes::legs)).load(&mut conn).await.unwrap();
-        for (pass_id, status, legs) in rows {
-            let legs: Vec<passcom_shared::api::PassLeg> = serde_json::from_value(legs).unwrap();
-            let mine = legs
-                .into_iter()
-                .map(|l| (l.airline.to_string(), l.segment_id.to_string(), l.seat.to_string()))
-                .collect();
-            out.entry(pass_id).or_default().push((status, mine));
-        }
-    }
-    out
-}
-
-async fn quiet(fed: &ProcessFederation) -> bool {
-    for code in AIRLINES {
-        let db = fed.db(code);
-        let busy = db.count("SELECT count(*) AS n FROM seats WHERE status = 'held'").await
-            + db.count("SELECT count(*) AS n FROM bookings WHERE NOT finished").await
-            + db.count("SELECT count(*) AS n FROM outbox").await;
-        if busy > 0 {
-            return false;
-        }
-    }
-    true
-}
 
 #[tokio::test]
 async fn a_random_workload_with_a_crash_keeps_every_invariant() {
@@ -268,7 +228,7 @@ async fn a_random_workload_with_a_crash_keeps_every_invariant() {
             .iter()
             .map(|(code, legs, seat)| {
                 let (client, url, token) = (client.clone(), fed.url(code), tokens[code].clone());
-                async move { book_at(&client, &url, &token, legs, seat).await }
+                async move { try_book(&client, &url, &token, legs, seat).await }
             })
             .collect();
         let crash = async {
@@ -301,54 +261,8 @@ async fn a_random_workload_with_a_crash_keeps_every_invariant() {
         }
     }
     assert!(eventually(Duration::from_secs(60), || quiet(&fed)).await, "the federation settles");
-
-    let passes = all_passes(&fed).await;
-    let mut violations = Vec::new();
-    let mut confirmed_seats: HashMap<Leg, Uuid> = HashMap::new();
-    for (pass_id, copies) in &passes {
-        let statuses: HashSet<&str> = copies.iter().map(|c| c.0.as_str()).collect();
-        if copies.len() != 3 || statuses.len() != 1 {
-            violations.push(format!("pass {pass_id} differs between airlines: {copies:?}"));
-        }
-        if statuses.contains("confirmed") && !statuses.contains("cancelled") {
-            for leg in &copies[0].1 {
-                if let Some(other) = confirmed_seats.insert(leg.clone(), *pass_id) {
-                    violations.push(format!("seat {leg:?} is in passes {other} and {pass_id}"));
-                }
-                let (status, owner) = seat_state(fed.db(&leg.0), &leg.1, &leg.2).await;
-                if status != "sold" || owner != Some(*pass_id) {
-                    violations.push(format!("pass {pass_id}: {leg:?} is {status} for {owner:?} at its owner"));
-                }
-            }
-        }
-    }
-    for code in AIRLINES {
-        let mut conn = fed.db(code).conn().await;
-        let sold: Vec<(String, String, Option<Uuid>)> = seats::table
-            .filter(seats::status.eq("sold"))
-            .select((seats::segment_id, seats::seat, seats::booking_id))
-            .load(&mut conn)
-            .await
-            .unwrap();
-        for (segment, seat, booking) in sold {
-            let leg = (code.to_owned(), segment, seat);
-            if confirmed_seats.get(&leg) != booking.as_ref() {
-                violations.push(format!("{leg:?} is sold for {booking:?}, which is no confirmed pass"));
-            }
-        }
-    }
-    for (pass_id, _, cancelled) in &acknowledged {
-        let id: Uuid = pass_id.parse().unwrap();
-        match passes.get(&id) {
-            None => violations.push(format!("acknowledged pass {pass_id} is lost")),
-            Some(copies) => {
-                let expected = if *cancelled { "cancelled" } else { "confirmed" };
-                if copies.iter().any(|c| c.0 != expected) {
-                    violations.push(format!("acknowledged pass {pass_id} should be {expected}: {copies:?}"));
-                }
-            }
-        }
-    }
+    let acknowledged_passes: Vec<(String, bool)> = acknowledged.iter().map(|(id, _, c)| (id.clone(), *c)).collect();
+    let violations = invariant_violations(&fed, &acknowledged_passes).await;
     println!(
         "random workload: {} acknowledged, {} cancelled, {unanswered} cut off by a crash, {} violations",
         acknowledged.len(),
@@ -366,7 +280,7 @@ async fn passes_are_readable_everywhere_while_the_seller_is_down() {
     let a = fed.url("a");
     let token = client.passenger(&a).await;
     let legs = itinerary(&client, &a, "Porto%20Alegre", "Sao%20Paulo", 2).await;
-    let booked = book_at(&client, &a, &token, &legs, "11A").await.unwrap();
+    let booked = try_book(&client, &a, &token, &legs, "11A").await.unwrap();
     assert_eq!(booked.status, 201, "{}", booked.body);
     let pass_id = booked.body["pass_id"].as_str().unwrap().to_owned();
     for code in ["b", "c"] {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
@@ -19,6 +20,8 @@ use passcom_shared::api::{Account, Session};
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
+
+use crate::load_balancer::LoadBalancer;
 
 pub const AIRLINES: [&str; 3] = ["a", "b", "c"];
 
@@ -166,10 +169,14 @@ async fn seed(db: &TestDb, code: &str, options: &Options) {
 
 /// Demo data: the bundled timetable of an airline, for the next `days` days.
 pub async fn seed_demo(db: &TestDb, airline: &str, days: u32) {
+    seed_demo_into(&mut db.conn().await, airline, days).await;
+}
+
+/// [`seed_demo`] into any database.
+pub async fn seed_demo_into(conn: &mut AsyncPgConnection, airline: &str, days: u32) {
     let timetable = Timetable::bundled(airline).unwrap();
     let departures = passcom_seed::departures(&timetable, chrono::Utc::now(), days).unwrap();
-    let mut conn = db.conn().await;
-    load(&mut conn, &departures, &timetable.currency, timetable.seat_rows, &timetable.seat_letters).await.unwrap();
+    load(conn, &departures, &timetable.currency, timetable.seat_rows, &timetable.seat_letters).await.unwrap();
 }
 
 /// A whole minute a few hours ahead: the origin of hand-made timetables.
@@ -260,6 +267,9 @@ pub struct Options {
     pub env: Vec<(&'static str, String)>,
     /// `(from, to, port)`: airline `from` reaches airline `to` at `port` (a test's proxy).
     pub via: Vec<(&'static str, &'static str, u16)>,
+    /// [`ProcessFederation`] only: airline a runs as two processes on its one database, behind
+    /// HAProxy on a's address.
+    pub two_replicas_of_a: bool,
 }
 
 impl Options {
@@ -288,6 +298,11 @@ impl Options {
             .with("PASSCOM_BOOKINGS_PER_MINUTE", "0")
             .with("PASSCOM_LOGIN_ATTEMPTS_PER_LOGIN", "0")
             .with("PASSCOM_LOGIN_ATTEMPTS_PER_ADDRESS", "0")
+    }
+
+    pub fn two_replicas_of_a(mut self) -> Self {
+        self.two_replicas_of_a = true;
+        self
     }
 
     pub fn via(mut self, from: &'static str, to: &'static str, port: u16) -> Self {
@@ -397,11 +412,15 @@ impl Drop for TestFederation {
     }
 }
 
-/// One airline as a child process running the real binary.
+/// One airline, or one replica of it, as a child process running the real binary.
 pub struct ProcessServer {
+    /// The airline's code, or for a replica the code and its number (`a1`, `a2`).
+    pub name: String,
     pub airline: String,
+    /// Where this process listens (for a replica, not the airline's address).
     pub url: String,
-    pub db: TestDb,
+    /// The airline's database, shared by its replicas.
+    pub db: Arc<TestDb>,
     env: HashMap<String, String>,
     log: PathBuf,
     child: Option<Child>,
@@ -468,9 +487,12 @@ async fn wait_ready(url: &str, log: &std::path::Path) {
     panic!("{url} not ready; log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
 }
 
-/// Airlines a, b, c as real processes.
+/// Airlines a, b, c as real processes (a possibly as two replicas behind HAProxy).
 pub struct ProcessFederation {
     pub servers: Vec<ProcessServer>,
+    /// Each airline's address, the one its peers and clients use.
+    ports: HashMap<String, u16>,
+    load_balancer: Option<LoadBalancer>,
     dir: PathBuf,
 }
 
@@ -481,34 +503,54 @@ impl ProcessFederation {
         let ports: HashMap<String, u16> = AIRLINES.iter().map(|c| ((*c).to_owned(), free_port())).collect();
         let overrides: Vec<(&str, &str)> = options.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut servers = Vec::new();
+        let mut load_balancer = None;
         for code in AIRLINES {
-            let db = TestDb::create().await;
+            let db = Arc::new(TestDb::create().await);
             seed(&db, code, &options).await;
             let env = server_env(code, &options.ports_seen_by(code, &ports), &db, &prefix, &dir, &overrides);
-            let port = ports[code];
-            let mut server = ProcessServer {
-                airline: code.to_owned(),
-                url: format!("http://127.0.0.1:{port}"),
-                db,
-                env,
-                log: dir.join(format!("{code}.log")),
-                child: None,
+            let public = format!("http://127.0.0.1:{}", ports[code]);
+            // (name, port) of each process of this airline
+            let processes: Vec<(String, u16)> = if code == "a" && options.two_replicas_of_a {
+                let replicas = [free_port(), free_port()];
+                load_balancer = Some(LoadBalancer::start(ports[code], replicas));
+                replicas.iter().enumerate().map(|(i, port)| (format!("{code}{}", i + 1), *port)).collect()
+            } else {
+                vec![(code.to_owned(), ports[code])]
             };
-            server.spawn();
-            servers.push(server);
+            for (name, port) in processes {
+                let mut env = env.clone();
+                env.insert("PASSCOM_BIND".into(), format!("127.0.0.1:{port}"));
+                env.insert("PASSCOM_PUBLIC_URL".into(), public.clone());
+                let mut server = ProcessServer {
+                    airline: code.to_owned(),
+                    url: format!("http://127.0.0.1:{port}"),
+                    db: db.clone(),
+                    env,
+                    log: dir.join(format!("{name}.log")),
+                    name,
+                    child: None,
+                };
+                server.spawn();
+                servers.push(server);
+            }
         }
         for server in &servers {
             wait_ready(&server.url, &server.log).await;
         }
-        ProcessFederation { servers, dir }
+        let fed = ProcessFederation { servers, ports, load_balancer, dir };
+        if fed.load_balancer.is_some() {
+            wait_ready(&fed.url("a"), &fed.dir.join("a1.log")).await;
+        }
+        fed
     }
 
-    pub fn server(&mut self, code: &str) -> &mut ProcessServer {
-        self.servers.iter_mut().find(|s| s.airline == code).unwrap()
+    /// The process named `name`: an airline's code, or a replica's (`a1`).
+    pub fn server(&mut self, name: &str) -> &mut ProcessServer {
+        self.servers.iter_mut().find(|s| s.name == name).unwrap()
     }
 
     pub fn url(&self, code: &str) -> String {
-        self.servers.iter().find(|s| s.airline == code).unwrap().url.clone()
+        format!("http://127.0.0.1:{}", self.ports[code])
     }
 
     pub fn db(&self, code: &str) -> &TestDb {
@@ -521,9 +563,10 @@ impl Drop for ProcessFederation {
         for server in &mut self.servers {
             server.kill();
         }
+        drop(self.load_balancer.take());
         if std::thread::panicking() {
             for server in &self.servers {
-                eprintln!("---- log of airline {} ----\n{}", server.airline, server.log());
+                eprintln!("---- log of server {} ----\n{}", server.name, server.log());
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -629,6 +672,14 @@ impl Client {
             .collect();
         self.post(&format!("{base}/api/v1/bookings"), Some(token), &json!({ "legs": legs })).await
     }
+}
+
+/// Books `seat` on every leg (airline, segment); `None` when no answer came (the server died).
+pub async fn try_book(client: &Client, base: &str, token: &str, legs: &[(String, String)], seat: &str) -> Option<Answer> {
+    let legs: Vec<_> = legs.iter().map(|(a, s)| json!({"airline": a, "segment_id": s, "seat": seat})).collect();
+    client
+        .try_send(client.http.post(format!("{base}/api/v1/bookings")).bearer_auth(token).json(&json!({ "legs": legs })))
+        .await
 }
 
 pub const PASSWORD: &str = "correct horse battery";

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod invariants;
+mod load_balancer;
 mod staff_helpers;
 
 mod airline;
@@ -15,6 +17,7 @@ mod foundation;
 mod legacy;
 mod limits;
 mod openapi;
+mod replicas;
 mod robustness;
 mod search;
 mod trust;
