@@ -6,6 +6,7 @@ mod database;
 mod holds;
 mod idempotency;
 mod paused;
+mod postgres_restart;
 mod proxy;
 mod redis_down;
 mod stale;
