@@ -7,6 +7,14 @@
 //!   It asks about a hold once it is `PASSCOM_HOLD_CHECK_SECS` old, long after its booking
 //!   should have been decided, rather than at the end of its TTL: a hold that reached us after
 //!   its booking was aborted (and its abort had come and gone) is freed within seconds.
+//!
+//! With two replicas on one database, each step stays right when both run it: the abort of a
+//! stale booking is one conditional UPDATE (`preparing` only, and the commit point requires
+//! `preparing`, so a booking another replica is still running is never both aborted and
+//! committed; the timeout is far beyond any booking's deadline anyway); decided bookings are
+//! claimed with `SKIP LOCKED`, and a replica that dies releases its claim with its transaction;
+//! the answer about an old hold is applied by UPDATEs on seats still `held` for that booking,
+//! so asking twice only costs a question.
 
 use chrono::Utc;
 use diesel_async::scoped_futures::ScopedFutureExt;
