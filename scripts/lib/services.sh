@@ -17,13 +17,20 @@ pg_bin() {
   [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
 }
 
-# Installs postgresql and redis-server with apt-get when they are missing and we are root;
-# otherwise prints the exact command and stops.
+# Debian installs haproxy in /usr/sbin, which a user's PATH may lack.
+haproxy_bin() {
+  command -v haproxy || { [ -x /usr/sbin/haproxy ] && echo /usr/sbin/haproxy; }
+}
+
+# Installs postgresql, redis-server and haproxy (the load balancer in front of two replicas of an
+# airline, in the tests and with PASSCOM_REPLICAS=2) with apt-get when they are missing and we
+# are root; otherwise prints the exact command and stops.
 ensure_packages() {
   local missing=()
   if [ -z "${DATABASE_URL:-}" ] && [ -z "$(pg_bin)" ]; then missing+=(postgresql); fi
   if [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null; then missing+=(redis-server); fi
   if [ -z "${DATABASE_URL:-}" ] && ! command -v psql >/dev/null; then missing+=(postgresql-client); fi
+  if [ -z "$(haproxy_bin)" ]; then missing+=(haproxy); fi
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
     say "installing ${missing[*]}"
