@@ -5,6 +5,7 @@
 //! books many random itineraries over a small pool of seats, cancels a few, and checks the
 //! federation's invariants once it is quiet. Run `stress --help` for the flags.
 
+mod fault;
 mod race;
 mod random;
 
@@ -43,11 +44,20 @@ Servers default to the local federation (scripts/federation up):
   --cancel-ratio R        share of successful bookings cancelled right away (default 0.1)
   --quiet-timeout S       seconds to wait for the federation to settle before checking (default 60)
   --seed N                seed of the random choices (default: random)
+  --fault KIND            inject a fault into a `scripts/federation up` federation during the
+                          load (run from the repository, with the federation's environment):
+                          kill-coordinator, kill-participant (SIGKILL, then scripts/federation up),
+                          pause-coordinator, pause-participant (SIGSTOP, then SIGCONT),
+                          redis-restart (SIGKILL, then up), postgres-restart (fast shutdown, then up)
+  --fault-target NAME     the server it hits: a, b, c, or a replica a1, a2 (default: a for
+                          coordinator faults, b for participant faults)
+  --fault-at S            seconds into the load (default 1)
+  --fault-for S           seconds until it is undone (default 3)
   Once quiet, checks that (a) no seat is in two confirmed passes, (b) every seat of a confirmed
   pass is unavailable, (c) every 201 is in the user's passes at every reachable server, with one
   status everywhere, and (d) seats of cancelled passes are free again unless sold again.
-  Passes (exit 0) if there are no invariant violations; connection errors are counted, not
-  violations, and a server that is down is skipped and reported.
+  Passes (exit 0) if there are no invariant violations (and the fault was injected and undone);
+  connection errors are counted, not violations, and a server that is down is skipped and reported.
 
 Exit status: 0 pass, 1 fail, 2 could not run (bad flags, federation not reachable, ...).
 ";

@@ -18,6 +18,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
+use crate::fault::Fault;
 use crate::{catalog_server, leg_label, parenthesized, seat_label, USER_PARALLELISM};
 
 /// City pairs whose routes make up the plan. Porto Alegre to Recife needs all three airlines;
@@ -46,6 +47,7 @@ pub struct Options {
     cancel_ratio: f64,
     quiet_timeout: Duration,
     seed: u64,
+    fault: Option<Fault>,
 }
 
 impl Options {
@@ -58,6 +60,7 @@ impl Options {
             cancel_ratio: args.get_or("--cancel-ratio", 0.1)?,
             quiet_timeout: Duration::from_secs(args.get_or("--quiet-timeout", 60)?),
             seed: args.get("--seed")?.unwrap_or_else(rand::random),
+            fault: Fault::from_args(args)?,
         };
         if options.concurrency == 0 || options.users_per_server == 0 || options.seat_pool == 0 {
             bail!("--concurrency, --users and --seat-pool must be at least 1");
@@ -127,9 +130,29 @@ pub async fn run(servers: &[ApiClient], options: Options) -> Result<bool> {
     println!("created and logged in {} users", users.len());
 
     let started = Instant::now();
-    let attempts = book_all(servers, &users, &plan, &options).await?;
+    let (attempts, fault) = match &options.fault {
+        Some(fault) => {
+            fault.check()?;
+            println!("fault: {}", fault.describe());
+            let (attempts, fault) = tokio::join!(book_all(servers, &users, &plan, &options), fault.run());
+            (attempts, Some(fault))
+        }
+        None => (book_all(servers, &users, &plan, &options).await, None),
+    };
     let wall = started.elapsed();
+    let attempts = attempts?;
     report_attempts(&attempts, wall);
+    let fault_failed = match fault {
+        Some(Ok(report)) => {
+            println!("{report}");
+            false
+        }
+        Some(Err(e)) => {
+            println!("fault FAILED: {e:#}");
+            true
+        }
+        None => false,
+    };
 
     let segments: BTreeSet<SegmentKey> = plan.pools.keys().cloned().collect();
     let snapshot = wait_for_quiet(servers, &users, &segments, options.quiet_timeout).await;
@@ -151,7 +174,7 @@ pub async fn run(servers: &[ApiClient], options: Options) -> Result<bool> {
     for violation in &verdict.violations {
         println!("  {violation}");
     }
-    Ok(verdict.violations.is_empty())
+    Ok(verdict.violations.is_empty() && !fault_failed)
 }
 
 /// The routes of [`CITY_PAIRS`] and, for each of their segments, its first `seat_pool` free
