@@ -675,7 +675,13 @@ impl Client {
 }
 
 /// Books `seat` on every leg (airline, segment); `None` when no answer came (the server died).
-pub async fn try_book(client: &Client, base: &str, token: &str, legs: &[(String, String)], seat: &str) -> Option<Answer> {
+pub async fn try_book(
+    client: &Client,
+    base: &str,
+    token: &str,
+    legs: &[(String, String)],
+    seat: &str,
+) -> Option<Answer> {
     let legs: Vec<_> = legs.iter().map(|(a, s)| json!({"airline": a, "segment_id": s, "seat": seat})).collect();
     client
         .try_send(client.http.post(format!("{base}/api/v1/bookings")).bearer_auth(token).json(&json!({ "legs": legs })))

@@ -35,7 +35,8 @@ async fn a_replica_killed_mid_booking_leaves_nothing_half_done_and_bookings_go_o
     let a = fed.url("a");
     let token = client.passenger(&a).await;
     let mut catalog = Vec::new();
-    for (from, to, legs) in [("Porto%20Alegre", "Recife", 3), ("Porto%20Alegre", "Sao%20Paulo", 2), ("Curitiba", "Sao%20Paulo", 1)]
+    for (from, to, legs) in
+        [("Porto%20Alegre", "Recife", 3), ("Porto%20Alegre", "Sao%20Paulo", 2), ("Curitiba", "Sao%20Paulo", 1)]
     {
         catalog.push(itinerary(&client, &a, from, to, legs).await);
     }

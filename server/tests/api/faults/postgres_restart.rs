@@ -23,7 +23,8 @@ fn pg_bin() -> PathBuf {
         .flatten()
         .flatten()
         .filter_map(|entry| {
-            let version = entry.file_name().to_string_lossy().split('.').map(|n| n.parse().ok()).collect::<Option<_>>()?;
+            let version =
+                entry.file_name().to_string_lossy().split('.').map(|n| n.parse().ok()).collect::<Option<_>>()?;
             Some((version, entry.path().join("bin")))
         })
         .filter(|(_, bin)| bin.join("initdb").is_file())

@@ -111,7 +111,9 @@ impl Fault {
 
     fn pid(&self) -> Result<u32> {
         let file = match self.kind {
-            Kind::KillServer | Kind::PauseServer => self.state.join(format!("{}server-{}.pid", self.files, self.target)),
+            Kind::KillServer | Kind::PauseServer => {
+                self.state.join(format!("{}server-{}.pid", self.files, self.target))
+            }
             Kind::RedisRestart => self.state.join("redis.pid"),
             Kind::PostgresRestart => self.state.join("pg/postmaster.pid"),
         };
