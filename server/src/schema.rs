@@ -29,6 +29,7 @@ diesel::table! {
         coordinator -> Nullable<Text>,
         legacy_id -> Int8,
         price_cents -> Nullable<Int8>,
+        flight_cancelled -> Bool,
     }
 }
 

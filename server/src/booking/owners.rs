@@ -113,11 +113,12 @@ pub async fn finish_here(
     action: FinishAction,
     by: Option<&AirlineCode>,
 ) -> diesel::QueryResult<usize> {
-    let seats = participant::finish(conn, booking_id, action, by).await?;
-    if action == FinishAction::Commit {
+    let finished = participant::finish(conn, booking_id, action, by).await?;
+    // A repeat changes nothing, but the first sale may have stopped before its disruption.
+    if action == FinishAction::Commit && (finished.seats == 0 || finished.on_cancelled_flight) {
         disruption::after_sale(state, conn, booking_id).await?;
     }
-    Ok(seats)
+    Ok(finished.seats)
 }
 
 /// A coordinator's decision about one of its bookings, asked by a participant.

@@ -71,10 +71,10 @@ fn push_words(out: &mut AstPass<'_, '_, Pg>, words: &[&str]) {
 /// that PostgreSQL settles on one generic plan instead of planning each call anew (planning a
 /// join of the seats with a list of them cost three times its execution).
 ///
-/// The segment is read `FOR SHARE`: a flight's cancellation updates that row, so a sale and a
-/// cancellation never overlap. A sale that got there first is committed before the cancellation
-/// looks for the passes to disrupt; one that comes second sees the flight cancelled. The seat
-/// keeps the price it was taken at, for the airline's revenue.
+/// A flight's cancellation marks every one of its seats (`flight_cancelled`), so a hold and a
+/// cancellation meet on the seat row: a hold that got there first is committed before the
+/// cancellation looks for the passes to disrupt; one that comes second waits for it and sees the
+/// mark. The seat keeps the price it was taken at, for the airline's revenue.
 struct TakeSeat {
     booking_id: Uuid,
     /// NULL sells outright (a booking whose only owner is its coordinator).
@@ -108,10 +108,10 @@ impl QueryFragment<Pg> for TakeSeat {
         out.push_sql(" AND coordinator = ");
         out.push_bind_param::<Text, _>(&self.coordinator)?;
         out.push_sql(
-            ")) AND (SELECT g.departs_at > now() AND g.cancelled_at IS NULL FROM segments g WHERE g.segment_id = ",
+            ")) AND NOT flight_cancelled AND (SELECT g.departs_at > now() FROM segments g WHERE g.segment_id = ",
         );
         out.push_bind_param::<Text, _>(&self.segment_id)?;
-        out.push_sql(" FOR SHARE)");
+        out.push_sql(")");
         Ok(())
     }
 }
@@ -216,6 +216,11 @@ struct FinishHolds {
 
 crate::db::prepared_once!(FinishHolds);
 
+impl diesel::query_builder::Query for FinishHolds {
+    /// Whether the seat's flight was cancelled: a sale that lands on one disrupts its pass.
+    type SqlType = Bool;
+}
+
 impl QueryFragment<Pg> for FinishHolds {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("UPDATE seats SET status = CASE WHEN ");
@@ -235,21 +240,35 @@ impl QueryFragment<Pg> for FinishHolds {
         out.push_bind_param::<Nullable<Text>, _>(&self.coordinator)?;
         out.push_sql("::text IS NULL OR coordinator = ");
         out.push_bind_param::<Nullable<Text>, _>(&self.coordinator)?;
-        out.push_sql(")");
+        out.push_sql(") RETURNING flight_cancelled");
         Ok(())
     }
 }
 
+/// What finishing a booking here changed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Finished {
+    /// Seats changed (0 on a repeat).
+    pub seats: usize,
+    /// Some of them are on a cancelled flight (read from the seat rows the statement changed, so
+    /// a cancellation that marked them first is seen).
+    pub on_cancelled_flight: bool,
+}
+
+async fn finish_holds(conn: &mut AsyncPgConnection, query: FinishHolds) -> QueryResult<Finished> {
+    let rows: Vec<bool> = query.load(conn).await?;
+    Ok(Finished { seats: rows.len(), on_cancelled_flight: rows.contains(&true) })
+}
+
 /// Turns the booking's holds into sales; with `by`, only holds taken for that coordinator.
-/// Returns the seats changed (0 on a repeat).
-pub async fn commit(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<&AirlineCode>) -> QueryResult<usize> {
-    FinishHolds { booking_id, sell: true, coordinator: by.map(ToString::to_string) }.execute(conn).await
+pub async fn commit(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<&AirlineCode>) -> QueryResult<Finished> {
+    finish_holds(conn, FinishHolds { booking_id, sell: true, coordinator: by.map(ToString::to_string) }).await
 }
 
 /// Frees the booking's holds (with `by`, only those taken for that coordinator); sold seats are
 /// never touched.
-pub async fn abort(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<&AirlineCode>) -> QueryResult<usize> {
-    FinishHolds { booking_id, sell: false, coordinator: by.map(ToString::to_string) }.execute(conn).await
+pub async fn abort(conn: &mut AsyncPgConnection, booking_id: Uuid, by: Option<&AirlineCode>) -> QueryResult<Finished> {
+    finish_holds(conn, FinishHolds { booking_id, sell: false, coordinator: by.map(ToString::to_string) }).await
 }
 
 /// Carries out a coordinator's outcome (or a cancellation's release); with `by`, only on the
@@ -259,11 +278,14 @@ pub async fn finish(
     booking_id: Uuid,
     action: FinishAction,
     by: Option<&AirlineCode>,
-) -> QueryResult<usize> {
+) -> QueryResult<Finished> {
     match action {
         FinishAction::Commit => commit(conn, booking_id, by).await,
         FinishAction::Abort => abort(conn, booking_id, by).await,
-        FinishAction::Release => release(conn, booking_id, by).await,
+        FinishAction::Release => {
+            let seats = release(conn, booking_id, by).await?;
+            Ok(Finished { seats, on_cancelled_flight: false })
+        }
     }
 }
 

@@ -72,13 +72,11 @@ pub async fn disrupt_flight(
     Ok(disrupted)
 }
 
-/// After this owner sold a booking's held seats (on every commit, repeats included, so that a
-/// crash between the sale and this leaves the coordinator retrying until it is done): any seat
-/// on a cancelled flight disrupts the booking's pass.
-///
-/// The segments are read `FOR SHARE` (all of them, not just cancelled ones: a row that does not
-/// match a filter is never locked), so a cancellation still running is waited for: either it
-/// saw our sale, or we see it.
+/// After this owner sold a booking's held seats on a cancelled flight, or repeated a sale (the
+/// first may have stopped before getting here): any seat on a cancelled flight disrupts the
+/// booking's pass. No lock is needed: a cancellation marks the flight's seats before it looks
+/// for sold ones, so it either waited for our sale and found it, or our sale waited for it and
+/// saw the mark.
 pub async fn after_sale(state: &AppState, conn: &mut AsyncPgConnection, booking_id: Uuid) -> QueryResult<()> {
     let flights: Vec<(String, Option<String>, Option<DateTime<Utc>>)> = FlightsOfSale { booking_id }.load(conn).await?;
     let cancelled: Vec<ReplicatedDisruption> = flights
@@ -109,9 +107,8 @@ pub async fn after_sale(state: &AppState, conn: &mut AsyncPgConnection, booking_
     .await
 }
 
-/// The flights of a booking's sold seats, as a statement of its own type: it runs on every
-/// commit at every owner, and planning it afresh each time (a sub-select over the two largest
-/// tables) cost more than running it.
+/// The flights of a booking's sold seats, as a statement of its own type: planning it afresh
+/// each time (a sub-select over the two largest tables) cost more than running it.
 struct FlightsOfSale {
     booking_id: Uuid,
 }
@@ -131,7 +128,7 @@ impl QueryFragment<Pg> for FlightsOfSale {
         out.push_bind_param::<SqlUuid, _>(&self.booking_id)?;
         out.push_sql(" AND s.status = '");
         out.push_sql(SeatStatus::Sold.as_str());
-        out.push_sql("') ORDER BY g.segment_id FOR SHARE");
+        out.push_sql("')");
         Ok(())
     }
 }

@@ -20,7 +20,7 @@ use crate::app::AppState;
 use crate::catalog::local;
 use crate::error::{ApiError, ApiResult};
 use crate::replication::outbox;
-use crate::schema::segments;
+use crate::schema::{seats, segments};
 
 /// The most segments one call publishes (a week of a busy airline).
 pub const MAX_BATCH: usize = 500;
@@ -142,7 +142,7 @@ struct Id {
 }
 
 /// `(departs_at, cancelled_at, cancel_reason, price_cents, currency)` of an own segment, locked
-/// for a change: sales hold it `FOR SHARE`, so a change waits for the sales under way.
+/// for a change, so that two changes of one flight run one after the other.
 type Locked = (DateTime<Utc>, Option<DateTime<Utc>>, Option<String>, i64, String);
 
 async fn lock(conn: &mut AsyncPgConnection, id: &SegmentId) -> ApiResult<Locked> {
@@ -210,6 +210,12 @@ pub async fn cancel(state: &AppState, id: &SegmentId, reason: String) -> ApiResu
             let cancelled_at = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
             diesel::update(segments::table.find(id.as_str()))
                 .set((segments::cancelled_at.eq(cancelled_at), segments::cancel_reason.eq(&reason)))
+                .execute(conn)
+                .await?;
+            // Every seat, so that a hold or sale under way finishes first (and is then found
+            // below), and one that comes later waits for this commit and sees the mark.
+            diesel::update(seats::table.filter(seats::segment_id.eq(id.as_str())))
+                .set(seats::flight_cancelled.eq(true))
                 .execute(conn)
                 .await?;
             let disrupted_passes = disruption::disrupt_flight(state, conn, id, &reason, cancelled_at).await?;
