@@ -1,16 +1,17 @@
-//! Route search over a time-expanded graph: every simple path of segments from one city to
-//! another whose first leg departs in a window, each later leg departing at least
+//! Route search over a time-expanded graph: the best `limit` simple paths of segments from one
+//! city to another whose first leg departs in a window, each later leg departing at least
 //! [`MIN_CONNECTION`] after the previous one arrives and at most [`MAX_CONNECTION`] later, on
-//! legs with enough free seats for the party.
+//! legs with enough free seats for the party, ranked by what the passenger sorts by.
 //!
-//! It is bounded by design. Before enumerating, two cheap passes over the graph bound every
-//! city: the fewest legs it still needs to reach the destination, and the latest time one may
-//! arrive there and still reach the destination by the latest useful arrival (a day after the
-//! earliest possible one). A path is only extended along legs that can still complete, so the
-//! enumeration does not wander. It stops after [`MAX_CANDIDATES`] routes, after a work bound,
-//! at a deadline, or when the caller gives up; then the answer says `complete: false`.
+//! It is bounded by design. One pass over the legs, latest departure first, gives each leg the
+//! best a route taking it can still do: its earliest arrival, lowest price and fewest legs to
+//! the destination. A depth-first search then keeps the best `limit` routes found and follows a
+//! leg only when the best route it could lead to would rank among them (branch and bound), so
+//! it never enumerates the many routes that rank below. Routes arriving more than a day after
+//! the earliest possible arrival are not shown. It stops after a work bound, at a deadline, or
+//! when the caller gives up; then the answer says `complete: false`.
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -23,8 +24,6 @@ pub const MAX_CONNECTION: Duration = Duration::hours(24);
 pub const DEFAULT_MAX_LEGS: usize = 4;
 /// Routes arriving later than this after the earliest possible arrival are not worth showing.
 pub const ARRIVAL_SLACK: Duration = Duration::hours(24);
-/// Routes collected before ranking; a search that finds more says it is incomplete.
-pub const MAX_CANDIDATES: usize = 2000;
 /// Legs tried at most per search.
 const MAX_STEPS: u64 = 2_000_000;
 
@@ -83,7 +82,7 @@ pub fn find_routes<'a>(
 ) -> Found {
     let (origin, destination) = (city_key(&query.origin), city_key(&query.destination));
     let nothing = Found { routes: Vec::new(), complete: true, arrive_by: None };
-    if origin == destination {
+    if origin == destination || query.limit == 0 {
         return nothing;
     }
     // Cities become small integers once, so the search itself compares numbers, not strings.
@@ -98,50 +97,52 @@ pub fn find_routes<'a>(
         .map(|segment| Leg { from: city_id(&segment.origin), to: city_id(&segment.destination), segment })
         .collect();
     let (Some(&from), Some(&to)) = (cities.get(&origin), cities.get(&destination)) else { return nothing };
-    let graph = Graph::new(&legs, cities.len(), to);
-    let firsts: Vec<usize> = graph.departures[from]
+    let departures = departures_by_city(&legs, cities.len());
+    let reach = reach(&legs, &departures, to);
+    let mut firsts: Vec<usize> = departures[from]
         .iter()
         .copied()
-        .filter(|&l| (query.first_from..query.first_to).contains(&legs[l].segment.departs_at))
+        .filter(|&l| reach[l].is_some() && (query.first_from..query.first_to).contains(&legs[l].segment.departs_at))
         .collect();
-    let Some(earliest) = graph.earliest_arrival(&firsts) else { return nothing };
-    let arrive_by = earliest + ARRIVAL_SLACK;
-    let bounds = Bounds { legs_to_go: graph.legs_to_go(), latest_at: graph.latest_arrivals(arrive_by) };
+    let Some(earliest) = firsts.iter().filter_map(|&l| reach[l].map(|r| r.arrival)).min() else { return nothing };
+    let arrive_by = earliest + ARRIVAL_SLACK.num_seconds();
     let mut search = Search {
         legs: &legs,
-        graph: &graph,
-        bounds: &bounds,
+        departures: &departures,
+        reach: &reach,
+        destination: to,
+        arrive_by,
         query,
         budget,
         steps: 0,
         stopped: false,
-        found: Vec::new(),
+        best: BinaryHeap::new(),
         path: Vec::new(),
+        price: 0,
         visited: vec![false; cities.len()],
     };
     search.visited[from] = true;
+    // The most promising first legs first: good routes found early prune the rest sooner.
+    firsts.sort_by_cached_key(|&l| search.bound(l));
     for first in firsts {
         if search.stopped {
             break;
         }
-        search.extend(first);
+        if search.promising(first).is_some() {
+            search.extend(first);
+        }
     }
     let complete = !search.stopped;
-    // Ranked as index paths: only the routes returned are built (cloning every candidate's
-    // segments cost more than the search itself).
-    let mut found = std::mem::take(&mut search.found);
-    found.sort_by_cached_key(|path| sort_key(&legs, path, query.sort));
-    found.truncate(query.limit);
-    let routes = found.iter().map(|path| route_of(&legs, path)).collect();
-    Found { routes, complete, arrive_by: Some(arrive_by) }
+    let routes = search.best.into_sorted_vec().iter().map(|c| route_of(&legs, &c.path)).collect();
+    Found { routes, complete, arrive_by: DateTime::from_timestamp(arrive_by, 0) }
 }
 
-fn sort_key(legs: &[Leg<'_>], path: &[usize], sort: SortBy) -> (i64, i64, i64) {
-    let (first, last) = (legs[path[0]].segment, legs[path[path.len() - 1]].segment);
-    let arrival = last.arrives_at.timestamp();
-    let price: i64 = path.iter().map(|&l| legs[l].segment.price.cents).sum();
-    let legs = path.len() as i64;
-    let duration = (last.arrives_at - first.departs_at).num_seconds();
+/// What the passenger sorts by, best first; ties go to the earlier arrival, then the cheaper.
+type Key = (i64, i64, i64);
+
+/// The sort key of a route with these figures (or the lowest one a partial route can still
+/// reach, given lower bounds of each).
+fn key_of(sort: SortBy, arrival: i64, price: i64, legs: i64, duration: i64) -> Key {
     match sort {
         SortBy::Arrival => (arrival, price, legs),
         SortBy::Price => (price, arrival, legs),
@@ -150,163 +151,179 @@ fn sort_key(legs: &[Leg<'_>], path: &[usize], sort: SortBy) -> (i64, i64, i64) {
     }
 }
 
-struct Graph {
-    /// Legs leaving each city, by departure.
-    departures: Vec<Vec<usize>>,
-    /// Legs arriving in each city.
-    arrivals: Vec<Vec<usize>>,
-    destination: usize,
-    times: Vec<(DateTime<Utc>, DateTime<Utc>, usize, usize)>,
+/// Legs leaving each city, by departure.
+fn departures_by_city(legs: &[Leg<'_>], cities: usize) -> Vec<Vec<usize>> {
+    let mut departures = vec![Vec::new(); cities];
+    for (i, leg) in legs.iter().enumerate() {
+        departures[leg.from].push(i);
+    }
+    for list in &mut departures {
+        list.sort_by_key(|&l| legs[l].segment.departs_at);
+    }
+    departures
 }
 
-impl Graph {
-    fn new(legs: &[Leg<'_>], cities: usize, destination: usize) -> Self {
-        let mut departures = vec![Vec::new(); cities];
-        let mut arrivals = vec![Vec::new(); cities];
-        for (i, leg) in legs.iter().enumerate() {
-            departures[leg.from].push(i);
-            arrivals[leg.to].push(i);
-        }
-        for list in &mut departures {
-            list.sort_by_key(|&l| legs[l].segment.departs_at);
-        }
-        let times = legs.iter().map(|l| (l.segment.departs_at, l.segment.arrives_at, l.from, l.to)).collect();
-        Self { departures, arrivals, destination, times }
-    }
+/// The best a route can still do once it takes a leg: its earliest arrival at the destination,
+/// its lowest price from there and its fewest legs, each on its own (so each is a lower bound:
+/// the longest wait between legs and revisited cities are ignored).
+#[derive(Debug, Clone, Copy)]
+struct Reach {
+    arrival: i64,
+    price: i64,
+    legs: usize,
+}
 
-    /// The fewest legs from each city to the destination (`usize::MAX` when it cannot).
-    fn legs_to_go(&self) -> Vec<usize> {
-        let mut legs = vec![usize::MAX; self.departures.len()];
-        legs[self.destination] = 0;
-        let mut queue = VecDeque::from([self.destination]);
-        while let Some(city) = queue.pop_front() {
-            for &l in &self.arrivals[city] {
-                let from = self.times[l].2;
-                if legs[from] == usize::MAX {
-                    legs[from] = legs[city] + 1;
-                    queue.push_back(from);
-                }
-            }
+impl Reach {
+    fn better(self, other: Reach) -> Reach {
+        Reach {
+            arrival: self.arrival.min(other.arrival),
+            price: self.price.min(other.price),
+            legs: self.legs.min(other.legs),
         }
-        legs
-    }
-
-    /// The earliest arrival at the destination over the given first legs, ignoring the longest
-    /// wait between legs: a lower bound of every route's arrival.
-    fn earliest_arrival(&self, firsts: &[usize]) -> Option<DateTime<Utc>> {
-        let mut best: Vec<Option<DateTime<Utc>>> = vec![None; self.departures.len()];
-        let mut heap = BinaryHeap::new();
-        for &l in firsts {
-            let (_, arrives, _, to) = self.times[l];
-            heap.push(std::cmp::Reverse((arrives, to)));
-        }
-        while let Some(std::cmp::Reverse((at, city))) = heap.pop() {
-            if best[city].is_some() {
-                continue;
-            }
-            best[city] = Some(at);
-            if city == self.destination {
-                return Some(at);
-            }
-            let next = &self.departures[city];
-            let start = next.partition_point(|&l| self.times[l].0 < at + MIN_CONNECTION);
-            for &l in &next[start..] {
-                let (_, arrives, _, to) = self.times[l];
-                if best[to].is_none() {
-                    heap.push(std::cmp::Reverse((arrives, to)));
-                }
-            }
-        }
-        None
-    }
-
-    /// For each city, the latest arrival there from which the destination can still be reached
-    /// by `deadline` (the longest wait ignored, so this is an upper bound).
-    fn latest_arrivals(&self, deadline: DateTime<Utc>) -> Vec<Option<DateTime<Utc>>> {
-        let mut latest: Vec<Option<DateTime<Utc>>> = vec![None; self.departures.len()];
-        let mut heap = BinaryHeap::from([(deadline, self.destination)]);
-        while let Some((at, city)) = heap.pop() {
-            if latest[city].is_some() {
-                continue;
-            }
-            latest[city] = Some(at);
-            // A leg into this city is usable if it arrives by `at`; then its origin must be
-            // reached in time to change planes for it.
-            for &l in &self.arrivals[city] {
-                let (departs, arrives, from, _) = self.times[l];
-                if arrives <= at && latest[from].is_none() {
-                    heap.push((departs - MIN_CONNECTION, from));
-                }
-            }
-        }
-        latest
     }
 }
 
-struct Bounds {
-    legs_to_go: Vec<usize>,
-    latest_at: Vec<Option<DateTime<Utc>>>,
+/// [`Reach`] of every leg (`None` when it leads nowhere near the destination), latest departure
+/// first: the legs a connection may take depart later, so they are done by then. Per city, the
+/// legs done so far are kept with the best bounds among them, so the legs departing after any
+/// moment are a prefix and its bound one lookup.
+fn reach(legs: &[Leg<'_>], departures: &[Vec<usize>], destination: usize) -> Vec<Option<Reach>> {
+    let mut done: Vec<Vec<(DateTime<Utc>, Reach)>> = departures.iter().map(|d| Vec::with_capacity(d.len())).collect();
+    let mut reach = vec![None; legs.len()];
+    let mut order: Vec<usize> = (0..legs.len()).collect();
+    order.sort_unstable_by_key(|&l| std::cmp::Reverse(legs[l].segment.departs_at));
+    for l in order {
+        let leg = &legs[l];
+        let own = Reach { arrival: leg.segment.arrives_at.timestamp(), price: leg.segment.price.cents, legs: 1 };
+        let found = if leg.to == destination {
+            Some(own)
+        } else {
+            let later = &done[leg.to];
+            let ready = leg.segment.arrives_at + MIN_CONNECTION;
+            let taken = later.partition_point(|(departs, _)| *departs >= ready);
+            taken.checked_sub(1).map(|i| {
+                let next = later[i].1;
+                Reach { arrival: next.arrival, price: own.price + next.price, legs: 1 + next.legs }
+            })
+        };
+        reach[l] = found;
+        if let Some(found) = found {
+            let list = &mut done[leg.from];
+            let best = list.last().map_or(found, |(_, b)| b.better(found));
+            list.push((leg.segment.departs_at, best));
+        }
+    }
+    reach
 }
 
+/// A route found, ranked by its key (then its legs, so that equal keys rank the same way
+/// every time).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Candidate {
+    key: Key,
+    path: Vec<usize>,
+}
+
+/// A depth-first search that keeps the best `limit` routes found so far and follows a leg only
+/// if the best route it could still lead to would rank among them (branch and bound).
 struct Search<'s, 'a> {
     legs: &'s [Leg<'a>],
-    graph: &'s Graph,
-    bounds: &'s Bounds,
+    departures: &'s [Vec<usize>],
+    reach: &'s [Option<Reach>],
+    destination: usize,
+    /// Routes arriving later are not worth showing (a timestamp).
+    arrive_by: i64,
     query: &'s RouteQuery,
     budget: &'s Budget<'s>,
     steps: u64,
     stopped: bool,
-    found: Vec<Vec<usize>>,
+    /// The best routes so far, the worst of them on top.
+    best: BinaryHeap<Candidate>,
     path: Vec<usize>,
+    /// The price of the legs on the path.
+    price: i64,
     visited: Vec<bool>,
 }
 
 impl Search<'_, '_> {
-    /// Whether leg `l` can still lead to a route, given the legs already on the path.
-    fn promising(&self, l: usize) -> bool {
-        let leg = &self.legs[l];
-        let legs_after = self.bounds.legs_to_go[leg.to];
-        !self.visited[leg.to]
-            && legs_after != usize::MAX
-            && self.path.len() + 1 + legs_after <= self.query.max_legs
-            && self.bounds.latest_at[leg.to].is_some_and(|latest| leg.segment.arrives_at <= latest)
+    /// The lowest key a route can have once it takes leg `l` after the path, or `None` when it
+    /// cannot be a route within `max_legs` and the arrival slack.
+    fn bound(&self, l: usize) -> Option<Key> {
+        let reach = self.reach[l]?;
+        let legs = self.path.len() + reach.legs;
+        if legs > self.query.max_legs || reach.arrival > self.arrive_by {
+            return None;
+        }
+        let first = self.path.first().map_or(l, |&f| f);
+        let duration = reach.arrival - self.legs[first].segment.departs_at.timestamp();
+        Some(key_of(self.query.sort, reach.arrival, self.price + reach.price, legs as i64, duration))
+    }
+
+    /// Whether leg `l` can still lead to a route that ranks among the best `limit`.
+    fn promising(&self, l: usize) -> Option<Key> {
+        if self.visited[self.legs[l].to] {
+            return None;
+        }
+        let bound = self.bound(l)?;
+        match self.best.peek() {
+            Some(worst) if self.best.len() >= self.query.limit && bound >= worst.key => None,
+            _ => Some(bound),
+        }
     }
 
     fn out_of_budget(&mut self) -> bool {
         self.steps += 1;
-        if self.steps.is_multiple_of(1024)
+        // From the first step on: a search that finds its answer quickly still starts by
+        // looking at the clock.
+        if self.steps % 1024 == 1
             && (Instant::now() >= self.budget.deadline || self.budget.cancelled.load(Ordering::Relaxed))
         {
             self.stopped = true;
         }
-        if self.steps >= MAX_STEPS || self.found.len() >= MAX_CANDIDATES {
+        if self.steps >= MAX_STEPS {
             self.stopped = true;
         }
         self.stopped
     }
 
+    fn offer(&mut self) {
+        let (first, last) = (self.legs[self.path[0]].segment, self.legs[self.path[self.path.len() - 1]].segment);
+        let arrival = last.arrives_at.timestamp();
+        let duration = arrival - first.departs_at.timestamp();
+        let key = key_of(self.query.sort, arrival, self.price, self.path.len() as i64, duration);
+        self.best.push(Candidate { key, path: self.path.clone() });
+        if self.best.len() > self.query.limit {
+            self.best.pop();
+        }
+    }
+
+    /// Takes leg `l` (found promising) and follows every connection from where it lands.
     fn extend(&mut self, l: usize) {
-        if self.out_of_budget() || !self.promising(l) {
+        if self.out_of_budget() {
             return;
         }
         let leg = &self.legs[l];
         self.path.push(l);
-        if leg.to == self.graph.destination {
-            self.found.push(self.path.clone());
+        self.price += leg.segment.price.cents;
+        if leg.to == self.destination {
+            self.offer();
         } else {
             self.visited[leg.to] = true;
             let arrived = leg.segment.arrives_at;
-            let next = &self.graph.departures[leg.to];
+            let next = &self.departures[leg.to];
             // Departures are sorted: skip straight to the first one that makes the connection.
             let start = next.partition_point(|&n| self.legs[n].segment.departs_at < arrived + MIN_CONNECTION);
             for &candidate in &next[start..] {
                 if self.legs[candidate].segment.departs_at > arrived + MAX_CONNECTION || self.stopped {
                     break;
                 }
-                self.extend(candidate);
+                if self.promising(candidate).is_some() {
+                    self.extend(candidate);
+                }
             }
             self.visited[leg.to] = false;
         }
+        self.price -= leg.segment.price.cents;
         self.path.pop();
     }
 }

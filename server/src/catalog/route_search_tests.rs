@@ -52,8 +52,8 @@ impl<'a> Ask<'a> {
         )
     }
 
-    fn run_with(&self, segments: &[Segment], budget: &Budget<'_>) -> Found {
-        let query = RouteQuery {
+    fn query(&self) -> RouteQuery {
+        RouteQuery {
             origin: self.origin.to_owned(),
             destination: self.destination.to_owned(),
             first_from: self.first_from,
@@ -62,8 +62,11 @@ impl<'a> Ask<'a> {
             max_legs: self.max_legs,
             limit: 50,
             sort: self.sort,
-        };
-        find_routes(segments, &query, budget)
+        }
+    }
+
+    fn run_with(&self, segments: &[Segment], budget: &Budget<'_>) -> Found {
+        find_routes(segments, &self.query(), budget)
     }
 
     fn ids(&self, segments: &[Segment]) -> Vec<Vec<String>> {
@@ -195,4 +198,93 @@ fn a_search_past_its_deadline_or_abandoned_says_it_is_incomplete() {
     );
     assert!(!gone.complete, "the client left");
     assert!(gone.routes.len() <= 50);
+}
+
+/// Every route of `segments` the rules allow, found by trying every path: what the pruned
+/// search must agree with. Returns their keys, best first.
+fn every_route_key(segments: &[Segment], ask: &Ask<'_>, arrive_by: DateTime<Utc>) -> Vec<Key> {
+    fn walk(segments: &[Segment], ask: &Ask<'_>, path: &mut Vec<usize>, keys: &mut Vec<Key>, by: DateTime<Utc>) {
+        let last = &segments[*path.last().unwrap_or(&0)];
+        if city_key(&last.destination) == city_key(ask.destination) {
+            let first = &segments[path[0]];
+            let price: i64 = path.iter().map(|&i| segments[i].price.cents).sum();
+            if last.arrives_at <= by {
+                let (arrival, legs) = (last.arrives_at.timestamp(), path.len() as i64);
+                keys.push(key_of(ask.sort, arrival, price, legs, arrival - first.departs_at.timestamp()));
+            }
+            return;
+        }
+        if path.len() == ask.max_legs {
+            return;
+        }
+        for (i, next) in segments.iter().enumerate() {
+            let wait = next.departs_at - last.arrives_at;
+            let seen = path.iter().any(|&p| city_key(&segments[p].origin) == city_key(&next.destination));
+            if city_key(&next.origin) == city_key(&last.destination)
+                && (MIN_CONNECTION..=MAX_CONNECTION).contains(&wait)
+                && next.seats_available >= ask.passengers
+                && !seen
+            {
+                path.push(i);
+                walk(segments, ask, path, keys, by);
+                path.pop();
+            }
+        }
+    }
+    let mut keys = Vec::new();
+    for (i, first) in segments.iter().enumerate() {
+        if city_key(&first.origin) == city_key(ask.origin)
+            && (ask.first_from..ask.first_to).contains(&first.departs_at)
+            && first.seats_available >= ask.passengers
+        {
+            walk(segments, ask, &mut vec![i], &mut keys, arrive_by);
+        }
+    }
+    keys.sort();
+    keys
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// The bounds only skip routes that cannot rank among the best: on random small networks
+    /// the pruned search returns the same best routes as trying every path.
+    #[test]
+    fn the_pruned_search_finds_the_best_routes_trying_every_path_would(
+        flights in proptest::collection::vec((0..5usize, 0..5usize, 0..72 * 60i64, 20..600i64, 1..900i64, 0..3i64), 1..40),
+        sort in 0..4usize,
+        limit in 1..6usize,
+        max_legs in 1..5usize,
+    ) {
+        const CITIES: [&str; 5] = ["A", "B", "C", "D", "E"];
+        let segments: Vec<Segment> = flights
+            .iter()
+            .enumerate()
+            .filter(|(_, (from, to, ..))| from != to)
+            .map(|(i, &(from, to, minute, minutes, cents, seats))| {
+                let departs = at(0, 0) + Duration::minutes(minute);
+                let mut s = seg(&format!("s{i}"), CITIES[from], CITIES[to], departs, departs + Duration::minutes(minutes), cents);
+                s.seats_available = seats;
+                s
+            })
+            .collect();
+        let sort = [SortBy::Arrival, SortBy::Price, SortBy::Duration, SortBy::Legs][sort];
+        let ask = Ask { sort, max_legs, first_from: at(0, 0), first_to: at(0, 0) + Duration::days(1), ..Ask::new("A", "E") };
+        let query = RouteQuery { limit, ..ask.query() };
+        let cancelled = AtomicBool::new(false);
+        let budget = Budget { deadline: Instant::now() + std::time::Duration::from_secs(5), cancelled: &cancelled };
+        let found = find_routes(&segments, &query, &budget);
+        proptest::prop_assert!(found.complete);
+        let keys: Vec<Key> = found
+            .routes
+            .iter()
+            .map(|r| {
+                let (arrival, price) = (r.arrives_at.timestamp(), r.total_price.cents);
+                key_of(sort, arrival, price, r.legs.len() as i64, arrival - r.departs_at.timestamp())
+            })
+            .collect();
+        let mut expected = found.arrive_by.map(|by| every_route_key(&segments, &ask, by)).unwrap_or_default();
+        expected.truncate(limit);
+        proptest::prop_assert_eq!(keys, expected);
+    }
 }
