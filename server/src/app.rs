@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::auth::password::Passwords;
 use crate::auth::KeyRing;
 use crate::cache::TtlMap;
+use crate::catalog::route_search::Placed;
 use crate::config::Settings;
 use crate::db::DbPool;
 use crate::federation::Federation;
@@ -29,7 +30,7 @@ pub struct AppState {
     /// Finished search answers (JSON), reused for `catalog_ttl`.
     pub answers: TtlMap<web::Bytes>,
     /// Each airline's segments of one departure day (`airline|YYYY-MM-DD`), for search.
-    pub days: TtlMap<Arc<Vec<Segment>>>,
+    pub days: TtlMap<Arc<Vec<Placed>>>,
     /// Segments a booking looked up (`airline/id`).
     pub segments_by_id: TtlMap<Segment>,
     /// Each airline's cities, kept for a minute.

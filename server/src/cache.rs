@@ -1,77 +1,11 @@
-//! A value that is good for a short while. Catalog reads are by far the most frequent request,
-//! and a seat count that is up to a second old is fine for browsing: the booking itself checks
-//! the seat at its owner. Refreshes are single-flight: under load, one caller refreshes while
-//! the others keep getting the previous value, instead of each hitting the database or the peer
-//! (or waiting for the one that does).
+//! Values that are good for a short while. Catalog reads are by far the most frequent request,
+//! and a seat count a few seconds old is fine for browsing: the booking itself checks the seat
+//! at its owner. Renewals are single-flight: under load, one caller renews a value while the
+//! others keep getting the previous one, instead of each hitting the database or the peer (or
+//! waiting for the one that does).
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-pub struct TtlCache<T> {
-    ttl: Duration,
-    slot: std::sync::Mutex<Option<(Instant, Arc<T>)>>,
-    /// Held while refreshing, so that callers finding nothing usable wait for one refresh.
-    refreshing: tokio::sync::Mutex<()>,
-}
-
-impl<T> TtlCache<T> {
-    pub fn new(ttl: Duration) -> Self {
-        Self { ttl, slot: std::sync::Mutex::new(None), refreshing: tokio::sync::Mutex::new(()) }
-    }
-
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
-    fn current(&self, max_age: Duration) -> Option<Arc<T>> {
-        let slot = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        slot.as_ref().filter(|(at, _)| at.elapsed() < max_age).map(|(_, value)| value.clone())
-    }
-
-    fn store(&self, value: Option<Arc<T>>) {
-        let mut slot = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *slot = value.filter(|_| !self.ttl.is_zero()).map(|v| (Instant::now(), v));
-    }
-
-    /// The cached value if it is at most a few ttls old (a background refresher keeps it
-    /// younger than one); otherwise one caller refreshes while the others wait for its result.
-    pub async fn get_or_refresh<E, Fut>(&self, refresh: impl FnOnce() -> Fut) -> Result<Arc<T>, E>
-    where
-        Fut: Future<Output = Result<T, E>>,
-    {
-        if let Some(value) = self.current(self.ttl * STALE_FOR) {
-            return Ok(value);
-        }
-        let _refreshing = self.refreshing.lock().await;
-        if let Some(value) = self.current(self.ttl) {
-            return Ok(value);
-        }
-        let value = Arc::new(refresh().await?);
-        self.store(Some(value.clone()));
-        Ok(value)
-    }
-
-    /// Replaces the value now; on failure forgets it, so that readers see the failure at once
-    /// instead of a value that can no longer be renewed.
-    pub async fn refresh<E, Fut>(&self, refresh: impl FnOnce() -> Fut) -> Result<(), E>
-    where
-        Fut: Future<Output = Result<T, E>>,
-    {
-        let _refreshing = self.refreshing.lock().await;
-        match refresh().await {
-            Ok(value) => {
-                self.store(Some(Arc::new(value)));
-                Ok(())
-            }
-            Err(e) => {
-                self.store(None);
-                Err(e)
-            }
-        }
-    }
-}
 
 /// Many small values, each good for `ttl`, at most `capacity` of them: finished search answers,
 /// keyed by their normalized query. A stale value is still served for a while (up to
@@ -175,22 +109,6 @@ impl<V: Clone> TtlMap<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn serves_a_young_value_refreshes_an_old_one_and_forgets_a_failed_one() {
-        let cache = TtlCache::new(Duration::from_millis(20));
-        let first: Result<_, ()> = cache.get_or_refresh(|| async { Ok(1) }).await;
-        assert_eq!(*first.unwrap(), 1);
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        let young: Result<_, ()> = cache.get_or_refresh(|| async { Ok(2) }).await;
-        assert_eq!(*young.unwrap(), 1, "a little past its ttl it is still served");
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        let renewed: Result<_, ()> = cache.get_or_refresh(|| async { Ok(3) }).await;
-        assert_eq!(*renewed.unwrap(), 3, "too old: refreshed");
-        assert!(cache.refresh(|| async { Err::<i32, _>("down") }).await.is_err());
-        let after: Result<_, ()> = cache.get_or_refresh(|| async { Ok(4) }).await;
-        assert_eq!(*after.unwrap(), 4, "a failed refresh leaves nothing stale behind");
-    }
 
     fn show(c: Cached<i32>) -> String {
         match c {

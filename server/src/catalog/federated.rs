@@ -16,6 +16,7 @@ use passcom_shared::internal::{SegmentFilter, SegmentKey, MAX_SEGMENT_BATCH};
 use passcom_shared::{AirlineCode, SegmentId, SegmentIds};
 
 use super::local;
+use super::route_search::Placed;
 use crate::app::AppState;
 use crate::cache::Cached;
 use crate::error::{ApiError, ApiResult};
@@ -61,7 +62,7 @@ async fn fetch(
 /// What route search gets from the catalogs: each airline's days, the airlines missing, and
 /// those served from their last good copy.
 pub struct Window {
-    pub days: Vec<Arc<Vec<Segment>>>,
+    pub days: Vec<Arc<Vec<Placed>>>,
     pub unavailable: Vec<AirlineCode>,
     pub stale: Vec<StaleAirline>,
 }
@@ -98,7 +99,7 @@ fn day_key(airline: &AirlineCode, day: NaiveDate) -> String {
     format!("{airline}|{day}")
 }
 
-type Days = (AirlineCode, Vec<Arc<Vec<Segment>>>, Option<std::time::Duration>);
+type Days = (AirlineCode, Vec<Arc<Vec<Placed>>>, Option<std::time::Duration>);
 
 /// One airline's days. When every day has a copy, they are served at once and the stale ones
 /// renewed in the background: a hung peer costs the renewal its timeout, never a request.
@@ -154,7 +155,7 @@ async fn fetch_days(
     first: NaiveDate,
     last: NaiveDate,
     within: Option<std::time::Duration>,
-) -> Result<Vec<Arc<Vec<Segment>>>, Missing> {
+) -> Result<Vec<Arc<Vec<Placed>>>, Missing> {
     let span = || first.iter_days().take_while(move |d| *d <= last);
     let filter = SegmentFilter {
         from: Some(start_of(first)),
@@ -164,8 +165,8 @@ async fn fetch_days(
     match fetch(state, request_id, owner, &filter, within).await {
         Ok(segments) => Ok(span()
             .map(|day| {
-                let bucket: Vec<Segment> =
-                    segments.iter().filter(|s| s.departs_at.date_naive() == day).cloned().collect();
+                let bucket: Vec<Placed> =
+                    segments.iter().filter(|s| s.departs_at.date_naive() == day).cloned().map(Placed::new).collect();
                 let bucket = Arc::new(bucket);
                 state.days.insert(day_key(airline, day), bucket.clone());
                 bucket

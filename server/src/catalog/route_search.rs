@@ -63,6 +63,20 @@ pub struct Found {
     pub arrive_by: Option<DateTime<Utc>>,
 }
 
+/// A segment with its cities' keys, made once when its day is cached rather than by every
+/// search that reads it (normalizing the names was the largest cost of a search).
+pub struct Placed {
+    pub segment: Segment,
+    origin: String,
+    destination: String,
+}
+
+impl Placed {
+    pub fn new(segment: Segment) -> Self {
+        Self { origin: city_key(&segment.origin), destination: city_key(&segment.destination), segment }
+    }
+}
+
 struct Leg<'a> {
     from: usize,
     to: usize,
@@ -76,7 +90,7 @@ pub fn horizon(first_to: DateTime<Utc>, max_legs: usize) -> DateTime<Utc> {
 }
 
 pub fn find_routes<'a>(
-    segments: impl IntoIterator<Item = &'a Segment>,
+    segments: impl IntoIterator<Item = &'a Placed>,
     query: &RouteQuery,
     budget: &Budget<'_>,
 ) -> Found {
@@ -86,17 +100,19 @@ pub fn find_routes<'a>(
         return nothing;
     }
     // Cities become small integers once, so the search itself compares numbers, not strings.
-    let mut cities: HashMap<String, usize> = HashMap::new();
-    let mut city_id = |name: &str| {
+    let mut cities: HashMap<&'a str, usize> = HashMap::new();
+    let mut city_id = |key: &'a str| {
         let next = cities.len();
-        *cities.entry(city_key(name)).or_insert(next)
+        *cities.entry(key).or_insert(next)
     };
     let legs: Vec<Leg<'a>> = segments
         .into_iter()
-        .filter(|s| s.seats_available >= query.passengers)
-        .map(|segment| Leg { from: city_id(&segment.origin), to: city_id(&segment.destination), segment })
+        .filter(|p| p.segment.seats_available >= query.passengers)
+        .map(|p| Leg { from: city_id(&p.origin), to: city_id(&p.destination), segment: &p.segment })
         .collect();
-    let (Some(&from), Some(&to)) = (cities.get(&origin), cities.get(&destination)) else { return nothing };
+    let (Some(&from), Some(&to)) = (cities.get(origin.as_str()), cities.get(destination.as_str())) else {
+        return nothing;
+    };
     let departures = departures_by_city(&legs, cities.len());
     let reach = reach(&legs, &departures, to);
     let mut firsts: Vec<usize> = departures[from]

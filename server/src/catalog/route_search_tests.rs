@@ -24,6 +24,10 @@ fn seg(id: &str, from: &str, to: &str, dep: DateTime<Utc>, arr: DateTime<Utc>, c
     }
 }
 
+fn placed(segments: &[Segment]) -> Vec<Placed> {
+    segments.iter().cloned().map(Placed::new).collect()
+}
+
 fn ids(route: &Route) -> Vec<&str> {
     route.legs.iter().map(|l| l.segment_id.as_str()).collect()
 }
@@ -66,7 +70,7 @@ impl<'a> Ask<'a> {
     }
 
     fn run_with(&self, segments: &[Segment], budget: &Budget<'_>) -> Found {
-        find_routes(segments, &self.query(), budget)
+        find_routes(&placed(segments), &self.query(), budget)
     }
 
     fn ids(&self, segments: &[Segment]) -> Vec<Vec<String>> {
@@ -273,7 +277,7 @@ proptest::proptest! {
         let query = RouteQuery { limit, ..ask.query() };
         let cancelled = AtomicBool::new(false);
         let budget = Budget { deadline: Instant::now() + std::time::Duration::from_secs(5), cancelled: &cancelled };
-        let found = find_routes(&segments, &query, &budget);
+        let found = find_routes(&placed(&segments), &query, &budget);
         proptest::prop_assert!(found.complete);
         let keys: Vec<Key> = found
             .routes

@@ -51,7 +51,7 @@ pub async fn routes(state: &web::Data<AppState>, request_id: &str, query: RouteQ
         let found = tokio::task::spawn_blocking(move || {
             let budget = Budget { deadline, cancelled: &cancelled };
             route_search::find_routes(
-                days.iter().flat_map(|d| d.iter()).filter(|s| s.departs_at < until),
+                days.iter().flat_map(|d| d.iter()).filter(|p| p.segment.departs_at < until),
                 &query,
                 &budget,
             )
