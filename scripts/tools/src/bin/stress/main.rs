@@ -43,6 +43,10 @@ Servers default to the local federation (scripts/federation up):
   --seat-pool N           seats in play per segment: its first N free ones (default 18)
   --cancel-ratio R        share of successful bookings cancelled right away (default 0.1)
   --quiet-timeout S       seconds to wait for the federation to settle before checking (default 60)
+  --settle S              seconds to wait after the load (and the fault) before the quiet check
+                          (default 0, and 10 with --fault: the longest a correct federation with
+                          the server defaults takes to abort and free the bookings a fault left
+                          undecided; a seat still held after it is reported under (d))
   --seed N                seed of the random choices (default: random)
   --fault KIND            inject a fault into a `scripts/federation up` federation during the
                           load (run from the repository, with the federation's environment):
