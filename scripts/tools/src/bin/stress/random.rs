@@ -180,7 +180,7 @@ pub async fn run(servers: &[ApiClient], options: Options) -> Result<bool> {
     if sold.is_empty() {
         println!("warning: nothing was sold, so the checks have little to check");
     }
-    let verdict = check(servers, &users, &sold, &snapshot);
+    let verdict = check(servers, &users, &sold, &snapshot, &plan.pools);
 
     let down: Vec<String> =
         snapshot.passes.iter().zip(servers).filter(|(p, _)| p.is_none()).map(|(_, s)| s.label()).collect();
@@ -428,7 +428,13 @@ struct Verdict {
 }
 
 /// The invariants (a)-(d) of `--help` over a quiet snapshot.
-fn check(servers: &[ApiClient], users: &[User], sold: &[&Sold], snapshot: &Snapshot) -> Verdict {
+fn check(
+    servers: &[ApiClient],
+    users: &[User],
+    sold: &[&Sold],
+    snapshot: &Snapshot,
+    pools: &BTreeMap<SegmentKey, Vec<SeatCode>>,
+) -> Verdict {
     let mut violations = Vec::new();
     let mut unchecked = 0;
     let name =
@@ -534,6 +540,17 @@ fn check(servers: &[ApiClient], users: &[User], sold: &[&Sold], snapshot: &Snaps
                     name(server),
                     sold.expect
                 ));
+            }
+        }
+    }
+    // (e) the pools were free at the start: a seat of one that is taken now is in a confirmed
+    // pass of this run (a hold left behind by an undecided booking shows here).
+    for ((airline, segment), pool) in pools {
+        let Some(Ok(taken)) = snapshot.taken.get(&(airline.clone(), segment.clone())) else { continue };
+        for seat in pool.iter().filter(|seat| taken.contains(*seat)) {
+            let label = seat_label(airline, segment, seat);
+            if !holders.contains_key(&label) {
+                violations.push(format!("(e) seat {label} is unavailable, but no confirmed pass of this run holds it"));
             }
         }
     }
