@@ -18,6 +18,7 @@ use crate::db::DbPool;
 use crate::federation::Federation;
 use crate::locks::SeatLocks;
 use crate::metrics::Metrics;
+use crate::stall::LoopClock;
 
 pub struct AppState {
     pub settings: Settings,
@@ -25,6 +26,8 @@ pub struct AppState {
     pub locks: SeatLocks,
     pub keys: Arc<KeyRing>,
     pub federation: Federation,
+    /// The ticker that tells the peer breakers and the lock service when this process stood still.
+    pub clock: Arc<LoopClock>,
     pub metrics: Arc<Metrics>,
     pub passwords: Passwords,
     /// Finished search answers (JSON), reused for `catalog_ttl`.

@@ -21,6 +21,13 @@ pub struct PeerConfig {
     pub url: String,
 }
 
+/// How long after its deadline a booking may still be deciding before recovery aborts it. A live
+/// request needs only its decision transaction by then (a pooled connection and three
+/// statements, milliseconds when the database is well); a request slower than this is answered
+/// 503 `booking_timed_out` rather than 201, never both. What it buys is liveness: seats held by
+/// a booking whose coordinator died are freed seconds after the deadline, not a minute.
+pub const PREPARE_MARGIN: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub airline: AirlineCode,
@@ -36,7 +43,8 @@ pub struct Settings {
     pub token_ttl: Duration,
     pub lock_ttl: Duration,
     pub hold_ttl: Duration,
-    /// A booking still `preparing` after this long is aborted by recovery.
+    /// A booking still `preparing` after this long is aborted by recovery: by default its
+    /// deadline plus [`PREPARE_MARGIN`].
     pub prepare_timeout: Duration,
     /// How long a booking waits for its holds; a hold arriving at its owner later is refused,
     /// and the client has its answer about this long after it asked, whatever the peers do.
@@ -107,6 +115,12 @@ impl Settings {
         let peers_raw = env.string("PASSCOM_PEERS", Some(""))?;
         let peers =
             parse_peers(&peers_raw, &airline).map_err(|problem| ConfigError { var: "PASSCOM_PEERS", problem })?;
+        let booking_deadline = env.millis("PASSCOM_BOOKING_DEADLINE_MS", "2500")?;
+        let prepare_timeout = if env.is_set("PASSCOM_PREPARE_TIMEOUT_SECS") {
+            env.secs("PASSCOM_PREPARE_TIMEOUT_SECS", "0")?
+        } else {
+            booking_deadline + PREPARE_MARGIN
+        };
         let cors_origins = parse_origins(&env.string("PASSCOM_CORS_ORIGINS", Some("http://localhost:5050"))?)
             .map_err(|problem| ConfigError { var: "PASSCOM_CORS_ORIGINS", problem })?;
         Ok(Settings {
@@ -120,8 +134,8 @@ impl Settings {
             token_ttl: env.secs("PASSCOM_TOKEN_TTL_SECS", "3600")?,
             lock_ttl: env.millis("PASSCOM_LOCK_TTL_MS", "30000")?,
             hold_ttl: env.secs("PASSCOM_HOLD_TTL_SECS", "600")?,
-            prepare_timeout: env.secs("PASSCOM_PREPARE_TIMEOUT_SECS", "60")?,
-            booking_deadline: env.millis("PASSCOM_BOOKING_DEADLINE_MS", "2500")?,
+            prepare_timeout,
+            booking_deadline,
             hold_check_after: env.secs("PASSCOM_HOLD_CHECK_SECS", "10")?,
             peer_connect_timeout: env.millis("PASSCOM_PEER_CONNECT_TIMEOUT_MS", "500")?,
             peer_request_timeout: env.millis("PASSCOM_PEER_TIMEOUT_MS", "3000")?,
@@ -158,6 +172,11 @@ impl Settings {
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
+    /// For a default that depends on other settings.
+    fn is_set(&self, var: &'static str) -> bool {
+        (self.0)(var).is_some_and(|v| !v.is_empty())
+    }
+
     fn string(&self, var: &'static str, default: Option<&str>) -> Result<String, ConfigError> {
         match (self.0)(var).filter(|v| !v.is_empty()) {
             Some(value) => Ok(value),
@@ -261,6 +280,16 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.var, "PASSCOM_PEERS", "{bad}");
         }
+    }
+
+    #[test]
+    fn an_undecided_booking_is_aborted_soon_after_its_deadline_unless_told_otherwise() {
+        let base = [("PASSCOM_AIRLINE", "a"), ("DATABASE_URL", "postgres://x")];
+        assert_eq!(settings(&base).unwrap().prepare_timeout, Duration::from_millis(2500) + PREPARE_MARGIN);
+        let shorter = [base[0], base[1], ("PASSCOM_BOOKING_DEADLINE_MS", "1000")];
+        assert_eq!(settings(&shorter).unwrap().prepare_timeout, Duration::from_millis(1000) + PREPARE_MARGIN);
+        let set = [base[0], base[1], ("PASSCOM_PREPARE_TIMEOUT_SECS", "60")];
+        assert_eq!(settings(&set).unwrap().prepare_timeout, Duration::from_secs(60));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod passes;
 pub mod replication;
 pub mod routes;
 pub mod schema;
+pub mod stall;
 pub mod startup;
 pub mod telemetry;
 pub mod workers;

@@ -47,7 +47,8 @@ async fn count(state: &AppState, key: &str, by: i64, max: u64, window: Duration)
         let script = Script::new(COUNT);
         state
             .locks
-            .checked(script.key(state.locks.namespaced(key)).arg(window_ms).arg(by).invoke_async(&mut conn).await)
+            .checked(script.key(state.locks.namespaced(key)).arg(window_ms).arg(by).invoke_async(&mut conn))
+            .await
     }
     .await;
     match counted {

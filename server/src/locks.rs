@@ -6,15 +6,21 @@
 //! Redis being down must cost a booking no more than a branch: once a command or a connection
 //! attempt has failed, requests fail at once with [`LockError::Down`] while exactly one of them
 //! at a time (at most every [`RETRY_EVERY`]) tries to connect again, so the first booking after
-//! Redis returns is the one that reconnects.
+//! Redis returns is the one that reconnects. A failure while this process itself stood still
+//! (SIGSTOP, a stalled VM: the timeouts of every call in flight fire at once on resume) says
+//! nothing about Redis and is not counted, as the peer breakers do not count theirs
+//! ([`LoopClock`]): the requests after the resume use the same connection.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use passcom_shared::{AirlineCode, SeatCode, SegmentId};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisResult, Script};
 use uuid::Uuid;
+
+use crate::stall::LoopClock;
 
 /// Redis answers a local connect or one of our scripts in well under a millisecond: anything
 /// this slow is a Redis that is gone or hung, and waiting longer only queues bookings behind it.
@@ -65,6 +71,7 @@ pub struct SeatLocks {
     ttl: Duration,
     acquire: Script,
     release: Script,
+    clock: Arc<LoopClock>,
 }
 
 #[derive(Default)]
@@ -101,7 +108,7 @@ fn link_broken(e: &redis::RedisError) -> bool {
 }
 
 impl SeatLocks {
-    pub fn new(redis_url: &str, prefix: &str, ttl: Duration) -> anyhow::Result<Self> {
+    pub fn new(redis_url: &str, prefix: &str, ttl: Duration, clock: Arc<LoopClock>) -> anyhow::Result<Self> {
         Ok(Self {
             client: redis::Client::open(redis_url).map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?,
             link: Mutex::new(Link::default()),
@@ -110,6 +117,7 @@ impl SeatLocks {
             ttl,
             acquire: Script::new(ACQUIRE),
             release: Script::new(RELEASE),
+            clock,
         })
     }
 
@@ -153,6 +161,7 @@ impl SeatLocks {
         };
         let config =
             AsyncConnectionConfig::new().set_connection_timeout(CONNECT_TIMEOUT).set_response_timeout(RESPONSE_TIMEOUT);
+        let started = Instant::now();
         let connected = self.client.get_multiplexed_async_connection_with_config(&config).await;
         let mut link = self.link();
         match connected {
@@ -166,7 +175,9 @@ impl SeatLocks {
                 Ok(conn)
             }
             Err(e) => {
-                link.failed_at = Some(Instant::now());
+                if !self.clock.stalled_since(started) {
+                    link.failed_at = Some(Instant::now());
+                }
                 drop(link);
                 drop(probing);
                 Err(e.into())
@@ -174,11 +185,16 @@ impl SeatLocks {
         }
     }
 
-    /// Passes a command's result on; one that shows the connection gone drops it, so that the
-    /// next requests fail fast until a reconnection succeeds.
-    pub(crate) fn checked<T>(&self, result: RedisResult<T>) -> Result<T, LockError> {
+    /// Runs a command and passes its result on; one that shows the connection gone drops it, so
+    /// that the next requests fail fast until a reconnection succeeds, unless this process stood
+    /// still meanwhile (then the failure is ours, not Redis's).
+    pub(crate) async fn checked<T>(&self, command: impl Future<Output = RedisResult<T>>) -> Result<T, LockError> {
+        let started = Instant::now();
+        let result = command.await;
         if let Err(e) = &result {
-            if link_broken(e) {
+            if self.clock.stalled_since(started) {
+                tracing::warn!(error = %e, "lock service call failed while this process stood still; not taken for Redis down");
+            } else if link_broken(e) {
                 let mut link = self.link();
                 if link.conn.take().is_some() {
                     tracing::warn!(error = %e, "lost the lock service");
@@ -197,7 +213,7 @@ impl SeatLocks {
         }
         let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
         let conflict: usize =
-            self.checked(invocation.arg(token.to_string()).arg(ttl_ms).invoke_async(&mut conn).await)?;
+            self.checked(invocation.arg(token.to_string()).arg(ttl_ms).invoke_async(&mut conn)).await?;
         match conflict {
             0 => Ok(()),
             i => Err(LockError::Conflict { index: i - 1 }),
@@ -210,11 +226,11 @@ impl SeatLocks {
         for key in keys {
             invocation.key(key);
         }
-        self.checked(invocation.arg(token.to_string()).invoke_async(&mut conn).await)
+        self.checked(invocation.arg(token.to_string()).invoke_async(&mut conn)).await
     }
 
     pub async fn ping(&self) -> Result<(), LockError> {
         let mut conn = self.conn().await?;
-        self.checked(redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop))
+        self.checked(redis::cmd("PING").query_async::<String>(&mut conn)).await.map(drop)
     }
 }

@@ -25,6 +25,7 @@ use crate::federation::Federation;
 use crate::locks::SeatLocks;
 use crate::metrics::Metrics;
 use crate::routes::{self, edge};
+use crate::stall::LoopClock;
 use crate::telemetry::{request_id_and_metrics, PasscomRootSpan};
 use crate::workers::Workers;
 
@@ -58,8 +59,9 @@ impl Application {
             settings.peers.iter().map(|p| (p.airline.clone(), p.url.clone())).collect();
         let keys = Arc::new(KeyRing::new(signing, peer_urls, http.clone()));
         let metrics = Arc::new(Metrics::new(settings.airline.as_str())?);
-        let federation = Federation::new(&settings, &http, keys.clone(), metrics.clone());
-        let locks = SeatLocks::new(&settings.redis_url, &settings.redis_prefix, settings.lock_ttl)?;
+        let clock = Arc::new(LoopClock::default());
+        let federation = Federation::new(&settings, &http, keys.clone(), metrics.clone(), clock.clone());
+        let locks = SeatLocks::new(&settings.redis_url, &settings.redis_prefix, settings.lock_ttl, clock.clone())?;
         let workers = settings.http_workers;
         let request_timeout = settings.limits.client_request_timeout;
         let catalog_ttl = settings.catalog_ttl;
@@ -72,6 +74,7 @@ impl Application {
             locks,
             keys,
             federation,
+            clock,
             metrics,
             days: TtlMap::new(search_cache_ttl, DAY_BUCKETS).keeping_on_failure(catalog_stale),
             segments_by_id: TtlMap::new(SEGMENT_TTL, 4096),

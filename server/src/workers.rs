@@ -32,7 +32,7 @@ impl Workers {
         workers.supervise("recovery", &state, recovery::run);
         workers.supervise("finished", &state, move |state| finished::run(state, finished_queue.clone()));
         workers.supervise("peer_keys", &state, prefetch_peer_keys);
-        workers.supervise("loop_clock", &state, |state| async move { state.federation.clock().run().await });
+        workers.supervise("loop_clock", &state, |state| async move { state.clock.run().await });
         workers.supervise("events", &state, events::run);
         workers
     }

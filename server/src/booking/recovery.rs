@@ -1,7 +1,9 @@
 //! Recovery, on every server and safe with several replicas of one airline:
 //!
-//! - as coordinator, it aborts bookings stuck in `preparing` past the timeout, and keeps sending
-//!   the decision of every decided but unfinished booking until each owner acknowledges;
+//! - as coordinator, it aborts bookings still `preparing` past `prepare_timeout` (by default the
+//!   booking deadline plus `config::PREPARE_MARGIN`: a live request has decided by then, so what
+//!   is left was abandoned by a coordinator that died), and keeps sending the decision of every
+//!   decided but unfinished booking until each owner acknowledges;
 //! - as participant, it resolves holds by asking the booking's coordinator: `committed` sells,
 //!   `aborted` or unknown frees, and no answer keeps the hold. It never frees a seat on its own.
 //!   It asks about a hold once it is `PASSCOM_HOLD_CHECK_SECS` old, long after its booking
@@ -11,7 +13,7 @@
 //! With two replicas on one database, each step stays right when both run it: the abort of a
 //! stale booking is one conditional UPDATE (`preparing` only, and the commit point requires
 //! `preparing`, so a booking another replica is still running is never both aborted and
-//! committed; the timeout is far beyond any booking's deadline anyway); decided bookings are
+//! committed; the timeout is past any live booking's deadline anyway); decided bookings are
 //! claimed with `SKIP LOCKED`, and a replica that dies releases its claim with its transaction;
 //! the answer about an old hold is applied by UPDATEs on seats still `held` for that booking,
 //! so asking twice only costs a question.

@@ -4,7 +4,6 @@
 
 pub mod breaker;
 pub mod owner;
-pub mod stall;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -21,10 +20,10 @@ use uuid::Uuid;
 
 use self::breaker::Breaker;
 pub use self::owner::Owner;
-use self::stall::LoopClock;
 use crate::auth::{tokens, KeyRing};
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::stall::LoopClock;
 
 /// What every call to a peer needs besides the peer itself.
 struct Caller {
@@ -184,13 +183,17 @@ impl Peer {
 pub struct Federation {
     own: AirlineCode,
     peers: Vec<Peer>,
-    clock: Arc<LoopClock>,
 }
 
 impl Federation {
-    pub fn new(settings: &Settings, http: &reqwest::Client, keys: Arc<KeyRing>, metrics: Arc<Metrics>) -> Self {
-        let clock = Arc::new(LoopClock::default());
-        let caller = Arc::new(Caller { keys, metrics, clock: clock.clone(), token: Mutex::new(None) });
+    pub fn new(
+        settings: &Settings,
+        http: &reqwest::Client,
+        keys: Arc<KeyRing>,
+        metrics: Arc<Metrics>,
+        clock: Arc<LoopClock>,
+    ) -> Self {
+        let caller = Arc::new(Caller { keys, metrics, clock, token: Mutex::new(None) });
         let peers = settings
             .peers
             .iter()
@@ -201,12 +204,7 @@ impl Federation {
                 caller: caller.clone(),
             })
             .collect();
-        Self { own: settings.airline.clone(), peers, clock }
-    }
-
-    /// The ticker that tells the breakers when this process stood still.
-    pub fn clock(&self) -> &LoopClock {
-        &self.clock
+        Self { own: settings.airline.clone(), peers }
     }
 
     pub fn own(&self) -> &AirlineCode {

@@ -13,7 +13,11 @@ use uuid::Uuid;
 use crate::helpers::*;
 use crate::invariants::{invariant_violations, quiet};
 
-const PREPARE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Recovery aborts an undecided booking this long after it began: the default, the booking
+/// deadline (`PASSCOM_BOOKING_DEADLINE_MS`, 2.5 s) plus `PREPARE_MARGIN`.
+fn prepare_timeout() -> Duration {
+    Duration::from_millis(2500) + passcom_server::config::PREPARE_MARGIN
+}
 /// Recovery leaves a booking decided this long ago to its request (`recovery::GRACE`).
 const RECOVERY_GRACE: Duration = Duration::from_secs(2);
 
@@ -25,7 +29,6 @@ async fn a_replica_killed_mid_booking_leaves_nothing_half_done_and_bookings_go_o
     let options = Options::demo()
         .unlimited()
         .two_replicas_of_a()
-        .with("PASSCOM_PREPARE_TIMEOUT_SECS", PREPARE_TIMEOUT.as_secs().to_string())
         // Every booking stands still a moment after its holds and after its decision, so that
         // the kill finds bookings in both windows where a crash leaves work behind.
         .with("PASSCOM_FAULT_PAUSE_AFTER_PREPARE_MS", "300")
@@ -83,7 +86,7 @@ async fn a_replica_killed_mid_booking_leaves_nothing_half_done_and_bookings_go_o
     let ids = stuck.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(",");
     let unfinished = format!("SELECT count(*) AS n FROM bookings WHERE NOT finished AND booking_id IN ({ids})");
     let held = format!("SELECT count(*) AS n FROM seats WHERE status = 'held' AND booking_id IN ({ids})");
-    let finished = eventually(PREPARE_TIMEOUT + Duration::from_secs(15), || async {
+    let finished = eventually(prepare_timeout() + Duration::from_secs(15), || async {
         db.count(&unfinished).await == 0
             && fed.db("b").count(&held).await == 0
             && fed.db("c").count(&held).await == 0
@@ -93,9 +96,9 @@ async fn a_replica_killed_mid_booking_leaves_nothing_half_done_and_bookings_go_o
     let took = killed.elapsed();
     eprintln!("{} bookings in flight at the kill, finished everywhere {took:?} after it", stuck.len());
     assert!(finished, "the surviving replica finishes the dead one's bookings");
-    // Undecided bookings are aborted once PREPARE_TIMEOUT old, then their aborts go out after
+    // Undecided bookings are aborted once prepare_timeout() old, then their aborts go out after
     // the grace; a few recovery rounds of margin for a loaded machine.
-    let bound = PREPARE_TIMEOUT + RECOVERY_GRACE + Duration::from_secs(3);
+    let bound = prepare_timeout() + RECOVERY_GRACE + Duration::from_secs(3);
     assert!(took < bound, "stuck bookings finished after {took:?}, the README promises under {bound:?}");
 
     for lane in lanes {

@@ -3,6 +3,8 @@
 //! bookings it takes after resuming reach their owners. Counted against b, those dozen timeouts
 //! would open b's breaker for its 2 s cooldown and every booking right after the resume would
 //! be refused 503 (finding 5); the passenger's booking limit is off so that they reach b at all.
+//! Its Redis calls in flight time out alike, and the lock service does not take them for Redis
+//! being down: no booking after the resume is refused `lock_service_unavailable`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,17 +59,10 @@ async fn a_paused_coordinator_does_not_hold_its_own_stall_against_healthy_peers(
     assert!(after.len() >= 12, "bookings after the resume: {after:?}");
     let unavailable: Vec<_> = after.iter().filter(|(_, _, code)| code == "airline_unavailable").collect();
     assert!(unavailable.is_empty(), "b is not refused after the resume: {unavailable:?}");
-    // The Redis calls in flight timed out too, and the lock service is taken for down until one
-    // request reconnects (at most 100 ms later): bookings fail fast meanwhile. Not a breaker.
-    let redis_back = resumed + Duration::from_millis(300);
-    let lock_refused = after.iter().filter(|(sent, _, code)| *sent <= redis_back && code == "lock_service_unavailable");
-    let refused: Vec<_> = after.iter().filter(|(sent, status, _)| *sent > redis_back && *status >= 500).collect();
-    eprintln!(
-        "{} bookings, {} sent after the resume, {} of them refused by the lock service in its first 300 ms",
-        results.len(),
-        after.len(),
-        lock_refused.count()
-    );
+    // The Redis calls in flight timed out too; they are not taken for Redis being down either,
+    // so no booking after the resume is refused by the lock service.
+    let refused: Vec<_> = after.iter().filter(|(_, status, _)| *status >= 500).collect();
+    eprintln!("{} bookings, {} sent after the resume, {} of them refused", results.len(), after.len(), refused.len());
     assert!(refused.is_empty(), "bookings after the resume reach b (201 or 409): {refused:?}");
     assert!(results.iter().any(|(_, status, _)| *status == 201));
 }

@@ -43,6 +43,10 @@ Servers default to the local federation (scripts/federation up):
   --seat-pool N           seats in play per segment: its first N free ones (default 18)
   --cancel-ratio R        share of successful bookings cancelled right away (default 0.1)
   --quiet-timeout S       seconds to wait for the federation to settle before checking (default 60)
+  --settle S              seconds to wait after the load (and the fault) before the quiet check
+                          (default 0, and 10 with --fault: the longest a correct federation with
+                          the server defaults takes to abort and free the bookings a fault left
+                          undecided; a seat still held after it is reported under (e))
   --seed N                seed of the random choices (default: random)
   --fault KIND            inject a fault into a `scripts/federation up` federation during the
                           load (run from the repository, with the federation's environment):
@@ -55,7 +59,8 @@ Servers default to the local federation (scripts/federation up):
   --fault-for S           seconds until it is undone (default 3)
   Once quiet, checks that (a) no seat is in two confirmed passes, (b) every seat of a confirmed
   pass is unavailable, (c) every 201 is in the user's passes at every reachable server, with one
-  status everywhere, and (d) seats of cancelled passes are free again unless sold again.
+  status everywhere, (d) seats of cancelled passes are free again unless sold again, and (e) every
+  seat of the pools (all free at the start) that is taken is in a confirmed pass of this run.
   Passes (exit 0) if there are no invariant violations (and the fault was injected and undone);
   connection errors are counted, not violations, and a server that is down is skipped and reported.
 

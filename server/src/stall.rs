@@ -1,8 +1,9 @@
-//! Tells a slow peer from a slow us. When this process is paused (SIGSTOP, a VM migration, a
-//! machine swapping), every call in flight times out at once on resume, through no fault of
-//! the peers; counted against them, those timeouts would open every breaker and refuse
-//! bookings to healthy peers. A ticker notes when the local event loop falls behind, and a
-//! failed call that overlapped such a stall is not counted.
+//! Tells a slow peer (or Redis) from a slow us. When this process is paused (SIGSTOP, a VM
+//! migration, a machine swapping), every call in flight times out at once on resume, through no
+//! fault of the other side; counted against it, those timeouts would open every peer's breaker
+//! and mark the lock service down, refusing bookings that would succeed. A ticker notes when
+//! the local event loop falls behind, and a failed call that overlapped such a stall is not
+//! counted, by the peer breakers (`federation`) nor by the lock service (`locks`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
