@@ -146,7 +146,7 @@ impl Settings {
             catalog_wait: env.millis("PASSCOM_CATALOG_WAIT_MS", "1000")?,
             catalog_stale: env.secs("PASSCOM_CATALOG_STALE_SECS", "300")?,
             search_deadline: env.millis("PASSCOM_SEARCH_DEADLINE_MS", "500")?,
-            search_cache_ttl: env.millis("PASSCOM_SEARCH_CACHE_MS", "5000")?,
+            search_cache_ttl: env.millis("PASSCOM_SEARCH_CACHE_MS", "15000")?,
             http_workers: env.parsed("PASSCOM_HTTP_WORKERS", Some("2"))?,
             json_logs: env.string("PASSCOM_LOG_FORMAT", Some("text"))? == "json",
             limits: LimitSettings {

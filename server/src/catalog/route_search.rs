@@ -13,6 +13,7 @@
 
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LazyLock, PoisonError, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
@@ -63,25 +64,52 @@ pub struct Found {
     pub arrive_by: Option<DateTime<Utc>>,
 }
 
-/// A segment with its cities' keys, made once when its day is cached rather than by every
-/// search that reads it (normalizing the names was the largest cost of a search).
+/// Every city a cached segment names, as a small number. A day's segments get theirs once,
+/// when the day is cached, so a search neither normalizes nor hashes a city name (doing both
+/// for every segment was the largest cost of a search). Only segments from airlines of the
+/// federation are numbered, so the table holds the network's cities and no more.
+static CITIES: LazyLock<RwLock<HashMap<String, usize>>> = LazyLock::new(Default::default);
+
+fn city_number(name: &str) -> usize {
+    let key = city_key(name);
+    if let Some(&n) = CITIES.read().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        return n;
+    }
+    let mut cities = CITIES.write().unwrap_or_else(PoisonError::into_inner);
+    let next = cities.len();
+    *cities.entry(key).or_insert(next)
+}
+
+fn known_city(name: &str) -> Option<usize> {
+    CITIES.read().unwrap_or_else(PoisonError::into_inner).get(&city_key(name)).copied()
+}
+
+/// A segment with its cities' numbers.
 pub struct Placed {
     pub segment: Segment,
-    origin: String,
-    destination: String,
+    origin: usize,
+    destination: usize,
 }
 
 impl Placed {
     pub fn new(segment: Segment) -> Self {
-        Self { origin: city_key(&segment.origin), destination: city_key(&segment.destination), segment }
+        Self { origin: city_number(&segment.origin), destination: city_number(&segment.destination), segment }
     }
 }
 
+/// A segment as the search reads it: cities as numbers, times as Unix seconds (comparing and
+/// adding chrono's date-times was a tenth of a search).
 struct Leg<'a> {
     from: usize,
     to: usize,
+    departs: i64,
+    arrives: i64,
+    price: i64,
     segment: &'a Segment,
 }
+
+const MIN_WAIT: i64 = MIN_CONNECTION.num_seconds();
+const MAX_WAIT: i64 = MAX_CONNECTION.num_seconds();
 
 /// The latest span any route may take: from the first departure window, `max_legs` legs, each
 /// waiting and flying at most a day. Search needs the segments departing in this span.
@@ -94,26 +122,28 @@ pub fn find_routes<'a>(
     query: &RouteQuery,
     budget: &Budget<'_>,
 ) -> Found {
-    let (origin, destination) = (city_key(&query.origin), city_key(&query.destination));
     let nothing = Found { routes: Vec::new(), complete: true, arrive_by: None };
-    if origin == destination || query.limit == 0 {
+    let (Some(from), Some(to)) = (known_city(&query.origin), known_city(&query.destination)) else { return nothing };
+    if from == to || query.limit == 0 {
         return nothing;
     }
-    // Cities become small integers once, so the search itself compares numbers, not strings.
-    let mut cities: HashMap<&'a str, usize> = HashMap::new();
-    let mut city_id = |key: &'a str| {
-        let next = cities.len();
-        *cities.entry(key).or_insert(next)
-    };
-    let legs: Vec<Leg<'a>> = segments
+    let mut legs: Vec<Leg<'a>> = segments
         .into_iter()
         .filter(|p| p.segment.seats_available >= query.passengers)
-        .map(|p| Leg { from: city_id(&p.origin), to: city_id(&p.destination), segment: &p.segment })
+        .map(|p| Leg {
+            from: p.origin,
+            to: p.destination,
+            departs: p.segment.departs_at.timestamp(),
+            arrives: p.segment.arrives_at.timestamp(),
+            price: p.segment.price.cents,
+            segment: &p.segment,
+        })
         .collect();
-    let (Some(&from), Some(&to)) = (cities.get(origin.as_str()), cities.get(destination.as_str())) else {
-        return nothing;
-    };
-    let departures = departures_by_city(&legs, cities.len());
+    // By departure, once (each day arrives sorted, so this mostly merges runs): every city's
+    // departures are then in order, and the bounds are computed walking it backwards.
+    legs.sort_by_key(|l| l.departs);
+    let cities = legs.iter().map(|l| l.from.max(l.to)).chain([from, to]).max().unwrap_or(0) + 1;
+    let departures = departures_by_city(&legs, cities);
     let reach = reach(&legs, &departures, to);
     let mut firsts: Vec<usize> = departures[from]
         .iter()
@@ -135,7 +165,7 @@ pub fn find_routes<'a>(
         best: BinaryHeap::new(),
         path: Vec::new(),
         price: 0,
-        visited: vec![false; cities.len()],
+        visited: vec![false; cities],
     };
     search.visited[from] = true;
     // The most promising first legs first: good routes found early prune the rest sooner.
@@ -167,14 +197,11 @@ fn key_of(sort: SortBy, arrival: i64, price: i64, legs: i64, duration: i64) -> K
     }
 }
 
-/// Legs leaving each city, by departure.
+/// Legs leaving each city, by departure (as `legs` are).
 fn departures_by_city(legs: &[Leg<'_>], cities: usize) -> Vec<Vec<usize>> {
     let mut departures = vec![Vec::new(); cities];
     for (i, leg) in legs.iter().enumerate() {
         departures[leg.from].push(i);
-    }
-    for list in &mut departures {
-        list.sort_by_key(|&l| legs[l].segment.departs_at);
     }
     departures
 }
@@ -204,18 +231,16 @@ impl Reach {
 /// legs done so far are kept with the best bounds among them, so the legs departing after any
 /// moment are a prefix and its bound one lookup.
 fn reach(legs: &[Leg<'_>], departures: &[Vec<usize>], destination: usize) -> Vec<Option<Reach>> {
-    let mut done: Vec<Vec<(DateTime<Utc>, Reach)>> = departures.iter().map(|d| Vec::with_capacity(d.len())).collect();
+    let mut done: Vec<Vec<(i64, Reach)>> = departures.iter().map(|d| Vec::with_capacity(d.len())).collect();
     let mut reach = vec![None; legs.len()];
-    let mut order: Vec<usize> = (0..legs.len()).collect();
-    order.sort_unstable_by_key(|&l| std::cmp::Reverse(legs[l].segment.departs_at));
-    for l in order {
+    for l in (0..legs.len()).rev() {
         let leg = &legs[l];
-        let own = Reach { arrival: leg.segment.arrives_at.timestamp(), price: leg.segment.price.cents, legs: 1 };
+        let own = Reach { arrival: leg.arrives, price: leg.price, legs: 1 };
         let found = if leg.to == destination {
             Some(own)
         } else {
             let later = &done[leg.to];
-            let ready = leg.segment.arrives_at + MIN_CONNECTION;
+            let ready = leg.arrives + MIN_WAIT;
             let taken = later.partition_point(|(departs, _)| *departs >= ready);
             taken.checked_sub(1).map(|i| {
                 let next = later[i].1;
@@ -226,7 +251,7 @@ fn reach(legs: &[Leg<'_>], departures: &[Vec<usize>], destination: usize) -> Vec
         if let Some(found) = found {
             let list = &mut done[leg.from];
             let best = list.last().map_or(found, |(_, b)| b.better(found));
-            list.push((leg.segment.departs_at, best));
+            list.push((leg.departs, best));
         }
     }
     reach
@@ -271,7 +296,7 @@ impl Search<'_, '_> {
             return None;
         }
         let first = self.path.first().map_or(l, |&f| f);
-        let duration = reach.arrival - self.legs[first].segment.departs_at.timestamp();
+        let duration = reach.arrival - self.legs[first].departs;
         Some(key_of(self.query.sort, reach.arrival, self.price + reach.price, legs as i64, duration))
     }
 
@@ -303,9 +328,8 @@ impl Search<'_, '_> {
     }
 
     fn offer(&mut self) {
-        let (first, last) = (self.legs[self.path[0]].segment, self.legs[self.path[self.path.len() - 1]].segment);
-        let arrival = last.arrives_at.timestamp();
-        let duration = arrival - first.departs_at.timestamp();
+        let (first, last) = (&self.legs[self.path[0]], &self.legs[self.path[self.path.len() - 1]]);
+        let (arrival, duration) = (last.arrives, last.arrives - first.departs);
         let key = key_of(self.query.sort, arrival, self.price, self.path.len() as i64, duration);
         self.best.push(Candidate { key, path: self.path.clone() });
         if self.best.len() > self.query.limit {
@@ -320,17 +344,17 @@ impl Search<'_, '_> {
         }
         let leg = &self.legs[l];
         self.path.push(l);
-        self.price += leg.segment.price.cents;
+        self.price += leg.price;
         if leg.to == self.destination {
             self.offer();
         } else {
             self.visited[leg.to] = true;
-            let arrived = leg.segment.arrives_at;
+            let (earliest, latest) = (leg.arrives + MIN_WAIT, leg.arrives + MAX_WAIT);
             let next = &self.departures[leg.to];
             // Departures are sorted: skip straight to the first one that makes the connection.
-            let start = next.partition_point(|&n| self.legs[n].segment.departs_at < arrived + MIN_CONNECTION);
+            let start = next.partition_point(|&n| self.legs[n].departs < earliest);
             for &candidate in &next[start..] {
-                if self.legs[candidate].segment.departs_at > arrived + MAX_CONNECTION || self.stopped {
+                if self.legs[candidate].departs > latest || self.stopped {
                     break;
                 }
                 if self.promising(candidate).is_some() {
@@ -339,7 +363,7 @@ impl Search<'_, '_> {
             }
             self.visited[leg.to] = false;
         }
-        self.price -= leg.segment.price.cents;
+        self.price -= leg.price;
         self.path.pop();
     }
 }
