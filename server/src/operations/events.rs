@@ -162,9 +162,9 @@ async fn sequence(state: &AppState) -> anyhow::Result<(usize, i64)> {
     Ok((assigned, top.top))
 }
 
-/// Makes one event of the seat events one transaction wrote for one pass and segment: a party's
-/// seats are taken one UPDATE at a time (each prepared once), so the trigger sees them one by
-/// one. A transaction's rows are all committed together, so a round sees all of them or none.
+/// Makes one event of the seat events one transaction wrote for one pass and segment: the
+/// trigger writes a row per seat (a party's seats, or every seat a cancellation frees). A
+/// transaction's rows are all committed together, so a round sees all of them or none.
 async fn merge_seat_events(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
     diesel::sql_query(
         "WITH dup AS (
