@@ -103,31 +103,87 @@ impl QueryFragment<Pg> for DisruptIfKnown {
     }
 }
 
+/// A pass not stored yet, stored `disrupted` at once when a disruption of one of its legs came
+/// first; a statement of its own type for the same reason as [`LockPass`]. Returns the pass's id
+/// when it was inserted, nothing when it was already here.
+struct InsertPass {
+    pass_id: Uuid,
+    user_id: Uuid,
+    status: StoredStatus,
+    sold_by: String,
+    created_at: DateTime<Utc>,
+    total_cents: i64,
+    currency: String,
+    legs: serde_json::Value,
+    passengers: serde_json::Value,
+}
+
+crate::db::prepared_once!(InsertPass);
+
+impl diesel::query_builder::Query for InsertPass {
+    type SqlType = diesel::sql_types::Uuid;
+}
+
+impl QueryFragment<Pg> for InsertPass {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Json, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
+        out.push_sql(
+            "INSERT INTO passes (pass_id, user_id, status, sold_by, created_at, total_cents, currency, legs, \
+             passengers) VALUES (",
+        );
+        out.push_bind_param::<SqlUuid, _>(&self.pass_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<SqlUuid, _>(&self.user_id)?;
+        out.push_sql(", CASE WHEN ");
+        out.push_bind_param::<Text, _>(&self.status)?;
+        out.push_sql(" = '");
+        out.push_sql(StoredStatus::Confirmed.as_str());
+        out.push_sql("' AND EXISTS (SELECT 1 FROM pass_disruptions d WHERE d.pass_id = ");
+        out.push_bind_param::<SqlUuid, _>(&self.pass_id)?;
+        out.push_sql(") THEN '");
+        out.push_sql(StoredStatus::Disrupted.as_str());
+        out.push_sql("' ELSE ");
+        out.push_bind_param::<Text, _>(&self.status)?;
+        out.push_sql(" END, ");
+        out.push_bind_param::<Text, _>(&self.sold_by)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.total_cents)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.currency)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Json, _>(&self.legs)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Jsonb, _>(&self.passengers)?;
+        out.push_sql(") ON CONFLICT (pass_id) DO NOTHING RETURNING pass_id");
+        Ok(())
+    }
+}
+
 /// Inserts the pass, or moves a stored one forward to the replicated status; never back. Runs
-/// in the caller's transaction.
+/// in the caller's transaction. A new pass (the usual case) takes its lock and one INSERT.
 pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -> QueryResult<()> {
     let pass = &replicated.pass;
     lock_pass(conn, pass.pass_id).await?;
-    let status = StoredStatus::from(pass.status);
     let json = |value: serde_json::Result<serde_json::Value>| {
         value.map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
     };
-    let legs = json(serde_json::to_value(&pass.legs))?;
-    let passengers = json(serde_json::to_value(&pass.passengers))?;
-    let insert = diesel::insert_into(passes::table)
-        .values((
-            passes::pass_id.eq(pass.pass_id),
-            passes::user_id.eq(replicated.user_id),
-            passes::status.eq(status),
-            passes::sold_by.eq(pass.sold_by.as_str()),
-            passes::created_at.eq(pass.created_at),
-            passes::total_cents.eq(pass.total_price.cents),
-            passes::currency.eq(&pass.total_price.currency),
-            passes::legs.eq(&legs),
-            passes::passengers.eq(&passengers),
-        ))
-        .on_conflict(passes::pass_id);
-    insert.do_nothing().execute(conn).await?;
+    let insert = InsertPass {
+        pass_id: pass.pass_id,
+        user_id: replicated.user_id,
+        status: StoredStatus::from(pass.status),
+        sold_by: pass.sold_by.to_string(),
+        created_at: pass.created_at,
+        total_cents: pass.total_price.cents,
+        currency: pass.total_price.currency.clone(),
+        legs: json(serde_json::to_value(&pass.legs))?,
+        passengers: json(serde_json::to_value(&pass.passengers))?,
+    };
+    let inserted: Vec<Uuid> = insert.load(conn).await?;
+    if !inserted.is_empty() {
+        return Ok(());
+    }
     if pass.status == PassStatus::Cancelled {
         // Only the stored pass of this seller and passenger moves, so that no message can
         // cancel a pass of another seller's by naming its id.
@@ -135,10 +191,9 @@ pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -
             .find(pass.pass_id)
             .filter(passes::sold_by.eq(pass.sold_by.as_str()))
             .filter(passes::user_id.eq(replicated.user_id));
-        diesel::update(same).set(passes::status.eq(status)).execute(conn).await?;
+        diesel::update(same).set(passes::status.eq(StoredStatus::Cancelled)).execute(conn).await?;
     }
-    let disrupted = pass.status == PassStatus::Disrupted;
-    disrupt_if_known(conn, pass.pass_id, disrupted).await
+    disrupt_if_known(conn, pass.pass_id, pass.status == PassStatus::Disrupted).await
 }
 
 /// Moves a confirmed pass to `disrupted` when `known`, or when one of its legs' disruptions has
