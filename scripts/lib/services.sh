@@ -66,15 +66,32 @@ pg_db_url() {
   echo "${admin%/*}/$1"
 }
 
+# Where the cluster lives: .federation/ of this checkout, unless we are root and the postgres
+# user cannot write there (a checkout under root's own `mktemp -d`, mode 0700); then a
+# directory of its own in postgres's home, named after the checkout. Prints that directory;
+# the cluster is its pg/, the log its logs/postgres.log.
+pg_home() {
+  if [ "$(id -u)" -ne 0 ] || runuser -u postgres -- test -w "$STATE" 2>/dev/null; then
+    echo "$STATE"
+  else
+    local home
+    home=$(getent passwd postgres | cut -d: -f6)
+    echo "${home:-/var/lib/postgresql}/passcom-$(printf %s "$ROOT" | cksum | cut -d' ' -f1)"
+  fi
+}
+
 ensure_postgres() {
   if [ -n "${DATABASE_URL:-}" ]; then
     say "PostgreSQL: using DATABASE_URL"
     return 0
   fi
-  local bin data="$STATE/pg"
+  local bin home data log
   bin=$(pg_bin) || die "PostgreSQL binaries not found"
   mkdir -p "$STATE" "$LOGS"
   if [ "$(id -u)" -eq 0 ]; then chown postgres "$STATE" "$LOGS" 2>/dev/null || true; fi
+  home=$(pg_home)
+  data="$home/pg"
+  log="$home/logs/postgres.log"
   if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     return 0
   fi
@@ -84,6 +101,8 @@ ensure_postgres() {
     say "PostgreSQL: already answering on 127.0.0.1:$PG_PORT; using it"
     return 0
   fi
+  mkdir -p "$home/logs"
+  if [ "$(id -u)" -eq 0 ]; then chown postgres "$home" "$home/logs"; fi
   if [ ! -f "$data/PG_VERSION" ]; then
     say "PostgreSQL: creating a cluster in $data"
     mkdir -p "$data"
@@ -94,20 +113,25 @@ ensure_postgres() {
     }
   fi
   say "PostgreSQL: starting on 127.0.0.1:$PG_PORT"
-  touch "$LOGS/postgres.log"
-  [ "$(id -u)" -eq 0 ] && chown postgres "$LOGS/postgres.log"
-  as_pg "$bin/pg_ctl" -D "$data" -l "$LOGS/postgres.log" -w -t 60 start \
+  touch "$log"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$log"
+  as_pg "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 start \
     -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=400" >/dev/null ||
-    { tail -n 20 "$LOGS/postgres.log" >&2; die "PostgreSQL did not start"; }
+    { tail -n 20 "$log" >&2; die "PostgreSQL did not start"; }
+}
+
+# True when this checkout's own cluster is running.
+postgres_running() {
+  local bin
+  bin=$(pg_bin) || return 1
+  [ -f "$(pg_home)/pg/PG_VERSION" ] && as_pg "$bin/pg_ctl" -D "$(pg_home)/pg" status >/dev/null 2>&1
 }
 
 stop_postgres() {
   [ -n "${DATABASE_URL:-}" ] && return 0
-  local bin
-  bin=$(pg_bin) || return 0
-  if [ -f "$STATE/pg/PG_VERSION" ] && as_pg "$bin/pg_ctl" -D "$STATE/pg" status >/dev/null 2>&1; then
+  if postgres_running; then
     say "PostgreSQL: stopping"
-    as_pg "$bin/pg_ctl" -D "$STATE/pg" -m fast -w stop >/dev/null
+    as_pg "$(pg_bin)/pg_ctl" -D "$(pg_home)/pg" -m fast -w stop >/dev/null
   fi
 }
 
