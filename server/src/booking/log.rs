@@ -110,10 +110,14 @@ pub async fn abandon(
     Ok(aborted == 1)
 }
 
-/// Aborts every booking still `preparing` that began before `cutoff`.
+/// Aborts every booking still `preparing` that began before `cutoff`. A booking being prepared
+/// is unfinished: saying so lets the index of unfinished bookings find them, where the state
+/// alone meant reading every booking ever made, every round.
 pub async fn abort_stale(conn: &mut AsyncPgConnection, cutoff: chrono::DateTime<Utc>) -> QueryResult<usize> {
-    let stale =
-        bookings::table.filter(bookings::state.eq(BookingState::Preparing)).filter(bookings::created_at.lt(cutoff));
+    let stale = bookings::table
+        .filter(bookings::finished.eq(false))
+        .filter(bookings::state.eq(BookingState::Preparing))
+        .filter(bookings::created_at.lt(cutoff));
     diesel::update(stale)
         .set((bookings::state.eq(BookingState::Aborted), bookings::updated_at.eq(Utc::now())))
         .execute(conn)
