@@ -89,12 +89,10 @@ ensure_postgres() {
   bin=$(pg_bin) || die "PostgreSQL binaries not found"
   mkdir -p "$STATE" "$LOGS"
   if [ "$(id -u)" -eq 0 ]; then chown postgres "$STATE" "$LOGS" 2>/dev/null || true; fi
+  postgres_running && return 0
   home=$(pg_home)
   data="$home/pg"
   log="$home/logs/postgres.log"
-  if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
-    return 0
-  fi
   # Another checkout's cluster may already serve this port (trust auth, same layout): use it
   # rather than fail to bind.
   if "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres; then
@@ -122,9 +120,10 @@ ensure_postgres() {
 
 # True when this checkout's own cluster is running.
 postgres_running() {
-  local bin
+  local bin data
   bin=$(pg_bin) || return 1
-  [ -f "$(pg_home)/pg/PG_VERSION" ] && as_pg "$bin/pg_ctl" -D "$(pg_home)/pg" status >/dev/null 2>&1
+  data="$(pg_home)/pg"
+  [ -f "$data/PG_VERSION" ] && as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1
 }
 
 stop_postgres() {
