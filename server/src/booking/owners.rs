@@ -58,10 +58,11 @@ async fn hold_at(
     }
     match peer.hold(request_id, &request, left).await {
         Ok(_) => Ok(()),
-        Err(PeerError::Refused(problem)) => {
-            let leg = leg_of(problem.leg.unwrap_or(0));
-            Err(ApiError::from_problem(&problem).with_leg(leg).with_airline(airline.clone()))
-        }
+        // A refusal of one of its seats names the seat's position among those we asked for.
+        Err(PeerError::Refused(problem)) => Err(match problem.leg {
+            Some(index) => participant::leg_refusal(problem.code, leg_of(index), &problem.detail, airline),
+            None => ApiError::from_problem(&problem).with_leg(leg_of(0)).with_airline(airline.clone()),
+        }),
         Err(e) => Err(ApiError::peer_failure(airline, e)),
     }
 }

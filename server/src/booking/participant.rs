@@ -35,10 +35,29 @@ pub enum HoldError {
 }
 
 impl HoldError {
-    /// How a refusal reads, for our client and for a peer coordinator alike; `leg_of` maps a
-    /// position among this owner's seats to the itinerary's leg.
+    /// How a refusal reads to our own client; `leg_of` maps a position among this owner's seats
+    /// to the itinerary's leg.
     pub fn refusal(self, airline: &AirlineCode, leg_of: impl Fn(usize) -> usize) -> ApiError {
-        let (code, index, what) = match self {
+        match self.explain(airline) {
+            Ok((code, index, what)) => leg_refusal(code, leg_of(index), &what, airline),
+            Err(e) => e,
+        }
+    }
+
+    /// How a refusal reads to a peer coordinator: `leg` is the position among the seats it asked
+    /// us to hold, and the detail leaves the leg out; the coordinator, which knows the
+    /// itinerary, names it ([`leg_refusal`]).
+    pub fn owner_refusal(self, airline: &AirlineCode) -> ApiError {
+        match self.explain(airline) {
+            Ok((code, index, what)) => ApiError::new(code, what).with_leg(index).with_airline(airline.clone()),
+            Err(e) => e,
+        }
+    }
+
+    /// The code, the position among this owner's seats and what is wrong; a database failure
+    /// as the error it is.
+    fn explain(self, airline: &AirlineCode) -> Result<(Code, usize, String), ApiError> {
+        Ok(match self {
             HoldError::Taken { index, segment, seat } => {
                 (Code::SeatTaken, index, format!("seat {seat} on {airline}/{segment} is already sold or held"))
             }
@@ -48,11 +67,14 @@ impl HoldError {
             HoldError::Cancelled { index, segment } => {
                 (Code::FlightCancelled, index, format!("the flight of {airline}/{segment} is cancelled"))
             }
-            HoldError::Db(e) => return ApiError::from(e),
-        };
-        let leg = leg_of(index);
-        ApiError::new(code, format!("leg {leg}: {what}")).with_leg(leg).with_airline(airline.clone())
+            HoldError::Db(e) => return Err(ApiError::from(e)),
+        })
     }
+}
+
+/// A refusal of one leg of an itinerary, as the passenger reads it.
+pub fn leg_refusal(code: Code, leg: usize, what: &str, airline: &AirlineCode) -> ApiError {
+    ApiError::new(code, format!("leg {leg}: {what}")).with_leg(leg).with_airline(airline.clone())
 }
 
 const AVAILABLE: &str = SeatStatus::Available.as_str();

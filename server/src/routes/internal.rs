@@ -145,7 +145,7 @@ async fn hold(
     }
     let held_until = participant::hold(&mut conn, req.booking_id, &req.coordinator, &req.legs, state.settings.hold_ttl)
         .await
-        .map_err(|e| e.refusal(own, |i| i))?;
+        .map_err(|e| e.owner_refusal(own))?;
     Ok(HttpResponse::Ok().json(HoldGranted { booking_id: req.booking_id, held_until }))
 }
 

@@ -115,6 +115,33 @@ async fn of_two_overlapping_itineraries_one_wins_and_the_loser_leaves_nothing() 
 }
 
 #[tokio::test]
+async fn a_seat_refused_by_another_owner_is_named_by_its_leg_of_the_itinerary() {
+    let fed = TestFederation::start(Options::demo()).await;
+    let client = fed.client();
+    let a = fed.url("a");
+    let route = itinerary(&client, &a, "Porto%20Alegre", "Recife", 3).await;
+    let legs = legs_of(&route, &["5D", "5D", "5D"]);
+    let (leg, (owner, segment, seat)) =
+        legs.iter().enumerate().skip(1).find(|(_, (airline, _, _))| airline != "a").expect("a later leg not at a");
+    let sold = client
+        .book(
+            &fed.url(owner),
+            &client.passenger(&fed.url(owner)).await,
+            &[(owner.as_str(), segment.as_str(), seat.as_str())],
+        )
+        .await;
+    assert_eq!(sold.status, 201, "{}", sold.body);
+
+    // The owner refuses the first (and only) seat it was asked to hold; the passenger hears
+    // of the itinerary's leg, in the field and in the words alike.
+    let answer = book_legs(&client, &a, &client.passenger(&a).await, &legs).await;
+    answer.assert_problem(409, "seat_taken");
+    assert_eq!((answer.body["leg"].clone(), answer.body["airline"].clone()), (json!(leg), json!(owner)));
+    let detail = answer.body["detail"].as_str().unwrap_or_default();
+    assert!(detail.starts_with(&format!("leg {leg}: seat {seat} on {owner}/{segment}")), "{detail}");
+}
+
+#[tokio::test]
 async fn a_coordinator_refusing_its_own_seat_aborts_the_holds_elsewhere() {
     let fed = TestFederation::start(Options::demo()).await;
     let client = fed.client();
