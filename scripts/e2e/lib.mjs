@@ -122,6 +122,9 @@ export async function logInThroughUi(page, base, login, password) {
 /** Runs a search through the form and waits for its answer. */
 export async function searchThroughUi(page, { origin, destination, date, passengers = 1 }) {
   await page.getByTestId('nav-search').click();
+  // The link's hashchange renders a fresh form a moment later: filling the previous results'
+  // form before that loses the input to the new one (then the search is refused as empty).
+  await page.waitForFunction(() => location.hash === '#/search' && !document.querySelector('[data-testid="results-count"]'));
   await page.getByLabel('From').fill(origin);
   await page.getByLabel('To', { exact: true }).fill(destination);
   await page.getByLabel('Date (UTC)').fill(date);
