@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use super::procfs::{cpu_each, machine_busy_seconds};
 use super::Row;
 use crate::stats::Latencies;
 
@@ -25,6 +26,7 @@ pub fn pgbench(url: &str, clients: usize, seconds: u64) -> Result<Row> {
          \"departs_at\": \"2030-01-01T10:00:00Z\", \"arrives_at\": \"2030-01-01T11:00:00Z\", \"seat\": \"1A\", \
          \"price\": {\"amount\": \"100.00\", \"currency\": \"BRL\"}}]');\nEND;\n",
     )?;
+    let busy_before = machine_busy_seconds();
     let output = Command::new("pgbench")
         .args(["-n", "-c", &clients.to_string(), "-j", "2", "-T", &seconds.to_string(), "-f"])
         .arg(&script)
@@ -34,6 +36,7 @@ pub fn pgbench(url: &str, clients: usize, seconds: u64) -> Result<Row> {
         .current_dir(&dir)
         .output()
         .context("running pgbench (apt-get install postgresql-contrib or postgresql-client)")?;
+    let busy_after = machine_busy_seconds();
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         bail!("pgbench failed: {}{}", text, String::from_utf8_lossy(&output.stderr));
@@ -64,6 +67,6 @@ pub fn pgbench(url: &str, clients: usize, seconds: u64) -> Result<Row> {
         p50: latencies.percentile(50.0),
         p99: latencies.percentile(99.0),
         errors: failed,
-        note: format!("{} transactions", latencies.len()),
+        note: format!("{} transactions, {}", latencies.len(), cpu_each(busy_before, busy_after, latencies.len())),
     })
 }

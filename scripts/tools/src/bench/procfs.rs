@@ -78,6 +78,29 @@ pub fn cpu_shares(before: &HashMap<(String, u32), f64>, after: &HashMap<(String,
     format!("CPU: {}", parts.join(", "))
 }
 
+/// CPU seconds the whole machine has been busy (user, nice, system, irq, softirq of every
+/// core, from /proc/stat): what a row costs including processes that come and go, such as
+/// pgbench's backends.
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<f64> =
+        stat.lines().next()?.split_whitespace().skip(1).map(|v| v.parse::<f64>().unwrap_or(0.0)).collect();
+    // user nice system idle iowait irq softirq …, in clock ticks.
+    let busy = [0, 1, 2, 5, 6].iter().filter_map(|i| fields.get(*i)).sum::<f64>();
+    Some(busy / 100.0)
+}
+
+/// `6.8 ms of CPU each`: the machine's busy time between two readings per operation. On a
+/// machine whose speed varies from run to run this compares more steadily than throughput.
+pub fn cpu_each(before: Option<f64>, after: Option<f64>, operations: usize) -> String {
+    match (before, after) {
+        (Some(before), Some(after)) if operations > 0 => {
+            format!("{:.2} ms of CPU each", (after - before) * 1000.0 / operations as f64)
+        }
+        _ => "CPU each unknown".into(),
+    }
+}
+
 /// Resident memory now (VmRSS) and at its peak (VmHWM), in MB.
 #[derive(Debug, Clone, Copy)]
 pub struct Memory {

@@ -16,7 +16,9 @@ use passcom_shared::api::{BookingRequest, SeatLeg};
 use passcom_shared::{AirlineCode, SeatCode, SegmentId};
 use passcom_tools::args::{list, Args};
 use passcom_tools::bench::pgbench::pgbench;
-use passcom_tools::bench::procfs::{cpu_by_process, cpu_shares, memory, settle, ServerPids, Watchdog};
+use passcom_tools::bench::procfs::{
+    cpu_by_process, cpu_each, cpu_shares, machine_busy_seconds, memory, settle, ServerPids, Watchdog,
+};
 use passcom_tools::bench::{drive, print_table, scale, Row};
 use passcom_tools::client::{http_client, outcome, ApiClient};
 use passcom_tools::stats::{ms, percentile, Outcome};
@@ -278,14 +280,16 @@ async fn booking_row<B: Serialize + Sync>(
     requests: &[B],
 ) -> Result<Row> {
     let users = create_users(std::slice::from_ref(server), clients, "bench", 4).await?;
-    let cpu_before = cpu_by_process();
+    let (cpu_before, busy_before) = (cpu_by_process(), machine_busy_seconds());
     let measured = drive(clients, duration, requests.len(), |client, n| {
         let (server, token) = (server.clone(), users[client].token.clone());
         async move { outcome(&server.book_undecoded(&token, &requests[n]).await) }
     })
     .await;
     let cpu = cpu_shares(&cpu_before, &cpu_by_process());
-    Ok(Row::measured(name, &measured, format!("{} booked; {cpu}", measured.tally.successes())))
+    let booked = measured.tally.successes();
+    let each = cpu_each(busy_before, machine_busy_seconds(), booked);
+    Ok(Row::measured(name, &measured, format!("{booked} booked, {each}; {cpu}")))
 }
 
 async fn race(servers: &[ApiClient], leg: &SeatLeg) -> Result<Row> {
