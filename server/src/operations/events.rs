@@ -32,10 +32,10 @@ const INTERVAL: Duration = Duration::from_millis(100);
 const IDLE_INTERVAL: Duration = Duration::from_millis(400);
 /// Set for the sequencer's transaction. ANALYZE samples `events` at any moment, and a sample
 /// taken during a burst says that a large share of the rows are unsequenced; the planner then
-/// reads the whole table, which grows with history, for the few rows a round wants. Under load
-/// that happened on every round and took half of each database's time. The rows a round wants
-/// are always few and always in the `events_unsequenced` index, and every other statement of
-/// the round goes by id (`= ANY (ARRAY(...))`), so no plan needs a sequential scan.
+/// reads the whole table, which grows with history, for the few rows a round wants (53 ms a
+/// probe at 430,000 events). The rows a round wants are always few and always in the
+/// `events_unsequenced` index, and every other statement of the round goes by id
+/// (`= ANY (ARRAY(...))`), so no plan needs a sequential scan.
 const SEARCH_BY_INDEX: &str = "SET LOCAL enable_seqscan = off";
 /// At most this many events per answer to a stream.
 const PAGE: i64 = 500;

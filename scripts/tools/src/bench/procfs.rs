@@ -26,6 +26,9 @@ impl ServerPids {
     }
 }
 
+/// Clock ticks per second of the times in /proc (`getconf CLK_TCK`, 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
 /// utime + stime of a `/proc/PID/stat` line, in seconds, and the program's name.
 fn parse_stat(stat: &str) -> Option<(&str, f64)> {
     // `pid (comm) state ppid …`: comm may hold spaces, so split at the last parenthesis.
@@ -33,7 +36,7 @@ fn parse_stat(stat: &str) -> Option<(&str, f64)> {
     let fields: Vec<&str> = stat.get(close + 2..)?.split_whitespace().collect();
     // utime and stime are the 14th and 15th fields of the whole line, in clock ticks.
     let ticks: f64 = fields.get(11..13)?.iter().filter_map(|v| v.parse::<f64>().ok()).sum();
-    Some((&stat[open + 1..close], ticks / 100.0))
+    Some((&stat[open + 1..close], ticks / TICKS_PER_SECOND))
 }
 
 /// CPU seconds used so far by one process.
@@ -87,11 +90,11 @@ pub fn machine_busy_seconds() -> Option<f64> {
         stat.lines().next()?.split_whitespace().skip(1).map(|v| v.parse::<f64>().unwrap_or(0.0)).collect();
     // user nice system idle iowait irq softirq …, in clock ticks.
     let busy = [0, 1, 2, 5, 6].iter().filter_map(|i| fields.get(*i)).sum::<f64>();
-    Some(busy / 100.0)
+    Some(busy / TICKS_PER_SECOND)
 }
 
-/// `6.8 ms of CPU each`: the machine's busy time between two readings per operation. On a
-/// machine whose speed varies from run to run this compares more steadily than throughput.
+/// `6.8 ms of CPU each`: the machine's busy time between two readings per operation, a view of
+/// a row's cost less tied than its throughput to how fast the machine was during it.
 pub fn cpu_each(before: Option<f64>, after: Option<f64>, operations: usize) -> String {
     match (before, after) {
         (Some(before), Some(after)) if operations > 0 => {
