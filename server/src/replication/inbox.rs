@@ -68,7 +68,17 @@ async fn apply(
             for message in &batch.messages {
                 let ok = match message {
                     Replicated::Account(account) => accounts::insert_account(conn, account).await?,
-                    Replicated::Pass(pass) => passes::upsert(conn, pass).await.map(|()| true)?,
+                    Replicated::Pass(pass) => {
+                        // An owner learns a booking's id at its hold, before the coordinator's
+                        // pass is replicated: the id must not become another airline's pass here,
+                        // whichever message arrives first.
+                        if participant::coordinated_by_another(conn, pass.pass.pass_id, from).await? {
+                            return Err(ApiError::forbidden(
+                                "the seats of this pass here were sold for another airline's booking",
+                            ));
+                        }
+                        passes::upsert(conn, pass).await.map(|()| true)?
+                    }
                     Replicated::Release { booking_id } => {
                         let freed = participant::release(conn, *booking_id, Some(from)).await?;
                         if freed == 0 && participant::coordinated_by_another(conn, *booking_id, from).await? {
