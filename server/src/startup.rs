@@ -9,7 +9,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use passcom_shared::client::http_client;
+use passcom_shared::client::{http_client, SERVER_KEEP_ALIVE};
 use passcom_shared::AirlineCode;
 use tokio::sync::{mpsc, watch, Notify};
 use tracing_actix_web::TracingLogger;
@@ -103,6 +103,7 @@ impl Application {
         })
         .workers(workers.max(1))
         .client_request_timeout(request_timeout)
+        .keep_alive(SERVER_KEEP_ALIVE)
         .client_disconnect_timeout(std::time::Duration::from_secs(1))
         .shutdown_timeout(5)
         .listen(listener)?

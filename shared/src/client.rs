@@ -33,12 +33,21 @@ impl PeerError {
     }
 }
 
+/// How long every server keeps an idle connection open.
+pub const SERVER_KEEP_ALIVE: Duration = Duration::from_secs(75);
+
+/// How long a caller keeps an idle connection to a peer for reuse. Shorter than the peer's
+/// keep-alive, so that a request never goes out on a connection the peer is closing at that
+/// moment (which fails it, a POST included, with nothing to tell it from a peer that is down).
+const POOL_IDLE: Duration = Duration::from_secs(30);
+const _: () = assert!(POOL_IDLE.as_secs() < SERVER_KEEP_ALIVE.as_secs());
+
 /// Timeouts of every outbound call.
 pub fn http_client(connect_timeout: Duration, request_timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .timeout(request_timeout)
-        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_idle_timeout(POOL_IDLE)
         .user_agent(concat!("passcom/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("the TLS-less reqwest client always builds")
