@@ -41,7 +41,12 @@ async fn register_anywhere_log_in_everywhere() {
         again.assert_problem(409, "login_taken");
     }
     for app in &fed.apps {
-        assert_eq!(app.db.count("SELECT count(*) AS n FROM outbox").await, 0, "{} delivered everything", app.airline);
+        // A row goes once every peer has acknowledged, a moment after the last one applied it.
+        let delivered = eventually(Duration::from_secs(5), || async {
+            app.db.count("SELECT count(*) AS n FROM outbox").await == 0
+        })
+        .await;
+        assert!(delivered, "{} delivered everything", app.airline);
     }
 }
 
@@ -319,7 +324,8 @@ async fn a_dead_peer_gives_partial_answers_then_catches_up() {
     }
     let status = client.get(&format!("{a}/api/v1/federation"), None).await;
     let c = status.body["peers"].as_array().unwrap().iter().find(|p| p["airline"] == "c").unwrap().clone();
-    assert_eq!(c["breaker"], "open", "after repeated failures nobody waits for c: {c}");
+    // Open, or already letting one probe through after its cooldown (short in tests).
+    assert_ne!(c["breaker"], "closed", "after repeated failures nobody waits for c: {c}");
     let routes = client.get(&format!("{b}/api/v1/routes?origin=Porto%20Alegre&destination=Recife"), None).await;
     assert_eq!((routes.status, routes.body["unavailable_airlines"].clone()), (200, json!(["c"])));
     client.get(&format!("{a}/api/v1/segments/c/{c_segment}"), None).await.assert_problem(503, "airline_unavailable");

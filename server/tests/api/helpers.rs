@@ -690,6 +690,15 @@ pub async fn try_book(
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// Waits until the pass is readable at `base` by its passenger: it reaches every server but its
+/// seller's through the seller's outbox, a moment after the sale.
+pub async fn pass_arrives(client: &Client, base: &str, token: &str, pass_id: &str) {
+    let url = format!("{base}/api/v1/passes/{pass_id}");
+    let arrived =
+        eventually(Duration::from_secs(10), || async { client.get(&url, Some(token)).await.status == 200 }).await;
+    assert!(arrived, "pass {pass_id} reaches {base}");
+}
+
 /// Polls `check` until it holds or `timeout` passes; returns whether it held.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
 where

@@ -61,6 +61,12 @@ async fn accounts_register_once_and_log_in_the_original_way() {
     assert_message(&client.post(&format!("{b}/register"), None, &creds).await, 409, "Usuário já existe");
     let short = json!({"login": "joao_legacy", "password": "senha2"});
     assert_refused(&client.post(&format!("{b}/register"), None, &short).await, 400);
+    // c has the account once a's outbox delivers it (not by logging in: failures count).
+    let at_c = eventually(Duration::from_secs(10), || async {
+        fed.app("c").db.count("SELECT count(*) AS n FROM users WHERE login = 'maria_legacy'").await == 1
+    })
+    .await;
+    assert!(at_c, "the account reaches c");
     let answer = client.post(&format!("{c}/login"), None, &creds).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let token = answer.body["access_token"].as_str().unwrap();
@@ -307,7 +313,9 @@ async fn a_three_airline_reservation_refused_on_one_leg_leaves_nothing_anywhere(
     let itinerary = [leg("a", 1, 7), leg("b", 1, 7), leg("c", 1, 7)];
     assert_message(&reservar(&client, &a, &second, &itinerary).await, 409, "Assento não está disponível");
     for code in ["a", "b"] {
-        assert_eq!(seats_not_available(&fed.app(code).db).await, 0, "nothing held or sold at {code}");
+        let nothing =
+            eventually(Duration::from_secs(5), || async { seats_not_available(&fed.app(code).db).await == 0 }).await;
+        assert!(nothing, "nothing held or sold at {code}");
     }
     assert_eq!(seats_not_available(&fed.app("c").db).await, 1, "only the first buyer's seat");
     assert_eq!(redis_locks(&fed.prefix).await, 0);

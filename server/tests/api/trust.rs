@@ -164,6 +164,7 @@ async fn a_pass_is_cancelled_through_its_seller_and_not_while_it_is_down() {
     garbage.assert_problem(401, "unauthorized");
     client.post(&forward, Some(&b), &json!({"passenger_token": stranger})).await.assert_problem(404, "not_found");
 
+    pass_arrives(&client, &fed.url("c"), &token, &pass_id).await;
     let cancelled = client.delete(&format!("{}/api/v1/passes/{pass_id}", fed.url("c")), Some(&token)).await;
     assert_eq!((cancelled.status, cancelled.body["status"].as_str()), (200, Some("cancelled")), "{}", cancelled.body);
     let cancelled_at_a =
@@ -176,6 +177,7 @@ async fn a_pass_is_cancelled_through_its_seller_and_not_while_it_is_down() {
     .await;
     assert!(freed, "c freed the seat on the seller's word");
 
+    pass_arrives(&client, &fed.url("b"), &token, &kept_id).await;
     fed.stop("a").await;
     let refused = client.delete(&format!("{}/api/v1/passes/{kept_id}", fed.url("b")), Some(&token)).await;
     refused.assert_problem(503, "airline_unavailable");
