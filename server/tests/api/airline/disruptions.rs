@@ -139,7 +139,7 @@ async fn a_cancelled_flight_disrupts_its_passes_at_every_airline_and_the_rest_ca
 async fn a_flight_cancelled_while_bookings_on_it_are_in_flight_sells_nothing_but_disrupted_passes() {
     // Coordinators pause after the holds: some bookings hold a seat before the cancellation
     // commits and are committed after it.
-    let fed = TestFederation::start(Options::empty().with("PASSCOM_FAULT_PAUSE_AFTER_PREPARE_MS", "400")).await;
+    let fed = TestFederation::start(Options::empty().with("PASSCOM_FAULT_PAUSE_AFTER_PREPARE_MS", "1000")).await;
     let client = fed.client();
     let staff = staff_token(&client, &fed.app("a").db, "a", &fed.url("a")).await;
     let legs = three_airlines(&fed, &staff, 10).await;
