@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use passcom_shared::AirlineCode;
 
+use crate::booking::pass_id::tags_collide;
+
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {var}: {problem}")]
 pub struct ConfigError {
@@ -215,6 +217,13 @@ fn parse_peers(raw: &str, own: &AirlineCode) -> Result<Vec<PeerConfig>, String> 
         if &airline == own || peers.iter().any(|p| p.airline == airline) {
             return Err(format!("airline `{airline}` is listed twice or is this airline itself"));
         }
+        if let Some(other) =
+            std::iter::once(own).chain(peers.iter().map(|p| &p.airline)).find(|o| tags_collide(o, &airline))
+        {
+            return Err(format!(
+                "airlines `{other}` and `{airline}` would make booking ids that cannot be told apart; rename one"
+            ));
+        }
         peers.push(PeerConfig { airline, url: url.to_owned() });
     }
     peers.sort_by(|x, y| x.airline.cmp(&y.airline));
@@ -280,6 +289,27 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.var, "PASSCOM_PEERS", "{bad}");
         }
+    }
+
+    #[test]
+    fn peers_whose_booking_ids_could_not_be_told_apart_are_refused() {
+        // Two-letter codes: 1,296 of them, so some pair shares a 16-bit tag.
+        let alphabet = "abcdefghijklmnopqrstuvwxyz0123456789".chars();
+        let codes: Vec<AirlineCode> = alphabet
+            .clone()
+            .flat_map(|x| alphabet.clone().map(move |y| AirlineCode::parse(&format!("{x}{y}")).unwrap()))
+            .collect();
+        let (x, y) = codes
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| codes[i + 1..].iter().find(|y| tags_collide(x, y)).map(|y| (x, y)))
+            .expect("a pair of two-letter codes with one tag");
+        let peers = format!("{y}=http://127.0.0.1:8002");
+        let err =
+            settings(&[("PASSCOM_AIRLINE", x.as_str()), ("DATABASE_URL", "postgres://x"), ("PASSCOM_PEERS", &peers)])
+                .unwrap_err();
+        assert_eq!(err.var, "PASSCOM_PEERS");
+        assert!(err.problem.contains("cannot be told apart"), "{}", err.problem);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::deadline::Deadline;
 use super::idempotency::{self, Earlier, IdempotencyKey, Outcome};
 use super::itinerary::{Itinerary, OwnerLegs};
 use super::participant::{self, HoldError};
-use super::{log, owners};
+use super::{log, owners, pass_id};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::limits;
@@ -62,7 +62,8 @@ pub async fn book(
     }
     // 1. Validate.
     let itinerary = Itinerary::resolve(state, request_id, &request, &deadline).await?;
-    let booking = Booking { id: Uuid::now_v7(), user_id, request_id, key: key.as_ref(), deadline };
+    let booking =
+        Booking { id: pass_id::new(&state.settings.airline), user_id, request_id, key: key.as_ref(), deadline };
     tracing::Span::current().record("booking_id", tracing::field::display(booking.id));
 
     // 3. Lock every seat in Redis, all or none. Before the intent (2): a buyer who loses the

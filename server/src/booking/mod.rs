@@ -1,6 +1,6 @@
 //! Booking an itinerary across airlines (DESIGN §4): the request parsed into an itinerary, the
 //! coordinator's two-phase commit over the legs' owners and its durable log, the participant's
-//! holds, idempotency keys, cancellation, and the workers that finish what a crash interrupted.
+//! holds, ids that name their seller, idempotency keys, cancellation, and the workers that finish what a crash interrupted.
 
 pub mod cancel;
 pub mod coordinator;
@@ -11,4 +11,5 @@ pub mod itinerary;
 pub mod log;
 pub mod owners;
 pub mod participant;
+pub mod pass_id;
 pub mod recovery;

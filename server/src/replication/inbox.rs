@@ -15,7 +15,7 @@ use passcom_shared::{AirlineCode, MAX_LEGS};
 use super::outbox::kind;
 use crate::accounts::{self, Login};
 use crate::app::AppState;
-use crate::booking::participant;
+use crate::booking::{participant, pass_id};
 use crate::error::{ApiError, ApiResult};
 use crate::passes;
 
@@ -46,6 +46,9 @@ fn check(from: &AirlineCode, message: &Replicated) -> ApiResult<()> {
             if pass.pass.sold_by != *from {
                 return Err(ApiError::forbidden("a pass and its cancellation come only from the airline that sold it"));
             }
+            if !pass_id::may_be_sold_by(pass.pass.pass_id, from) {
+                return Err(ApiError::forbidden("this pass's id was made by another airline"));
+            }
         }
         // Which seats a release may free is known only from the seats themselves, and whether
         // a disruption's sender owns the flight only from its segments.
@@ -68,17 +71,7 @@ async fn apply(
             for message in &batch.messages {
                 let ok = match message {
                     Replicated::Account(account) => accounts::insert_account(conn, account).await?,
-                    Replicated::Pass(pass) => {
-                        // An owner learns a booking's id at its hold, before the coordinator's
-                        // pass is replicated: the id must not become another airline's pass here,
-                        // whichever message arrives first.
-                        if participant::coordinated_by_another(conn, pass.pass.pass_id, from).await? {
-                            return Err(ApiError::forbidden(
-                                "the seats of this pass here were sold for another airline's booking",
-                            ));
-                        }
-                        passes::upsert(conn, pass).await.map(|()| true)?
-                    }
+                    Replicated::Pass(pass) => passes::upsert(conn, pass).await.map(|()| true)?,
                     Replicated::Release { booking_id } => {
                         let freed = participant::release(conn, *booking_id, Some(from)).await?;
                         if freed == 0 && participant::coordinated_by_another(conn, *booking_id, from).await? {

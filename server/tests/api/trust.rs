@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use passcom_server::auth::tokens;
+use passcom_server::booking::pass_id;
+use passcom_shared::AirlineCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -87,14 +89,21 @@ async fn a_pass_and_its_cancellation_arrive_only_from_its_seller() {
         forged["total_price"] = json!({"amount": "0.01", "currency": "BRL"});
         forged
     };
-    let planted = Uuid::new_v4().to_string();
-    // The last one is b naming a's pass as its own: c sold that seat for a's booking, so it is
-    // refused whether or not a's pass has reached c yet.
+    let planted = pass_id::new(&AirlineCode::parse("b").unwrap()).to_string();
+    // A booking at a of a's own seat: c owns no leg of it and has nothing to check it against.
+    let own_leg = first_segment(&client, &fed.url("a"), "a").await["segment_id"].as_str().unwrap().to_owned();
+    let local = client.book(&fed.url("a"), &token, &[("a", &own_leg, "7B")]).await;
+    assert_eq!(local.status, 201, "{}", local.body);
+    let local_id = local.body["pass_id"].as_str().unwrap().to_owned();
+    // The last two are b naming a's passes as its own, as an owner could at once (it learns the
+    // id at its hold): the id says that a sold it, so it is refused at an owner and elsewhere,
+    // whether or not a's own pass has arrived.
     for (sold_by, status, id) in [
         ("c", "confirmed", &planted),
         ("a", "cancelled", &pass_id),
         ("c", "cancelled", &pass_id),
         ("b", "cancelled", &pass_id),
+        ("b", "confirmed", &local_id),
     ] {
         let answer = replicate(&fed, "b", "c", "pass", forged(sold_by, status, id)).await;
         answer.assert_problem(403, "forbidden");
@@ -102,11 +111,13 @@ async fn a_pass_and_its_cancellation_arrive_only_from_its_seller() {
 
     let shows_a_pass = eventually(Duration::from_secs(10), || async {
         let list = client.get(&format!("{}/api/v1/passes", fed.url("c")), Some(&token)).await;
-        list.body["passes"] == json!([pass])
+        list.body["passes"].as_array().map(|passes| passes.iter().map(|p| p["pass_id"].clone()).collect::<Vec<_>>())
+            == Some(vec![json!(local_id), json!(pass_id)])
+            && list.body["passes"][1] == pass
     })
     .await;
-    assert!(shows_a_pass, "c shows only a's confirmed pass");
-    // A pass of b's own, whose id no seat here was sold for, is still b's to replicate.
+    assert!(shows_a_pass, "c shows only a's confirmed passes");
+    // A pass under an id b made is b's to replicate.
     let own = replicate(&fed, "b", "c", "pass", forged("b", "confirmed", &planted)).await;
     assert_eq!(own.status, 200, "{}", own.body);
 }
