@@ -53,6 +53,12 @@ pub fn http_client(connect_timeout: Duration, request_timeout: Duration) -> reqw
         .expect("the TLS-less reqwest client always builds")
 }
 
+/// An error and every error beneath it: reqwest's own message says only that sending failed,
+/// not whether the connection was refused, reset or closed by the peer.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(error), |e| e.source()).map(ToString::to_string).collect::<Vec<_>>().join(": ")
+}
+
 /// Per-call credentials: the short-lived service token and the request id to forward.
 #[derive(Debug, Clone)]
 pub struct CallContext {
@@ -93,7 +99,7 @@ impl PeerClient {
         if let Some(timeout) = ctx.timeout {
             req = req.timeout(timeout);
         }
-        let resp = req.send().await.map_err(|e| PeerError::Unreachable(format!("{url}: {e}")))?;
+        let resp = req.send().await.map_err(|e| PeerError::Unreachable(format!("{url}: {}", with_causes(&e))))?;
         let status = resp.status();
         if status.is_success() {
             return resp.json::<T>().await.map_err(|e| PeerError::Unreachable(format!("{url}: bad body: {e}")));
@@ -222,4 +228,16 @@ fn percent_encode(raw: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_failed_call_says_why_it_failed() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let error = reqwest::get(format!("http://127.0.0.1:{closed}/")).await.unwrap_err();
+        let message = super::with_causes(&error);
+        assert!(message.starts_with(&error.to_string()), "{message}");
+        assert!(message.to_lowercase().contains("refused"), "{message}");
+    }
 }
