@@ -53,9 +53,9 @@ pub fn http_client(connect_timeout: Duration, request_timeout: Duration) -> reqw
         .expect("the TLS-less reqwest client always builds")
 }
 
-/// An error and every error beneath it: reqwest's own message says only that sending failed,
-/// not whether the connection was refused, reset or closed by the peer.
-fn with_causes(error: &dyn std::error::Error) -> String {
+/// An error and every error beneath it: reqwest's own message often says only that sending
+/// failed, not whether the connection was refused, reset or closed by the peer.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
     std::iter::successors(Some(error), |e| e.source()).map(ToString::to_string).collect::<Vec<_>>().join(": ")
 }
 

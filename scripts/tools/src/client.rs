@@ -11,6 +11,7 @@ use passcom_shared::api::{
     Account, BookingRequest, Credentials, FederationStatus, Pass, PassList, RouteList, SegmentDetail, SegmentList,
     Session,
 };
+use passcom_shared::client::with_causes;
 use passcom_shared::{AirlineCode, Problem, SeatCode, SegmentId};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
@@ -266,9 +267,9 @@ pub fn free_seats(detail: &SegmentDetail, n: usize) -> Vec<SeatCode> {
 
 fn no_answer(e: &reqwest::Error) -> CallError {
     if e.is_timeout() {
-        CallError::Timeout(error_chain(e))
+        CallError::Timeout(with_causes(e))
     } else {
-        CallError::Transport(error_chain(e))
+        CallError::Transport(with_causes(e))
     }
 }
 
@@ -279,16 +280,4 @@ fn decode<T: DeserializeOwned>(body: &[u8], status: StatusCode) -> CallResult<T>
         code: "unreadable_body".to_owned(),
         detail: e.to_string(),
     })
-}
-
-/// reqwest's own message is often just "error sending request"; the cause says which.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
