@@ -82,11 +82,10 @@ async fn of_two_overlapping_itineraries_one_wins_and_the_loser_leaves_nothing() 
             let loser_seats = if x.status == 201 { &two } else { &one };
             for (airline, segment, seat) in [&loser_seats[0], &loser_seats[2]] {
                 // The loser's answer waits for its aborts only so long; recovery sends the rest.
-                let freed = eventually(Duration::from_secs(5), || async {
-                    seat_state(&fed.app(airline).db, segment, seat).await.0 == "available"
-                })
-                .await;
-                assert!(freed, "round {round}: the loser's {airline} seat is free again");
+                assert!(
+                    seat_freed(&fed.app(airline).db, segment, seat).await,
+                    "round {round}: the loser's {airline} seat is free again"
+                );
             }
         }
         let (status, _) = seat_state(&fed.app(&middle.0).db, &middle.1, "9F").await;
@@ -101,11 +100,7 @@ async fn of_two_overlapping_itineraries_one_wins_and_the_loser_leaves_nothing() 
                 client.delete(&format!("{}/api/v1/passes/{pass_id}", fed.url("b")), Some(winner.1)).await.status,
                 200
             );
-            let free = eventually(Duration::from_secs(10), || async {
-                seat_state(&fed.app(&middle.0).db, &middle.1, "9F").await.0 == "available"
-            })
-            .await;
-            assert!(free);
+            assert!(seat_freed(&fed.app(&middle.0).db, &middle.1, "9F").await);
         }
     }
     assert_eq!(redis_locks(&fed.prefix).await, 0);
@@ -165,17 +160,13 @@ async fn a_coordinator_refusing_its_own_seat_aborts_the_holds_elsewhere() {
     answer.assert_problem(409, "seat_taken");
     assert_eq!((answer.body["leg"].clone(), answer.body["airline"].clone()), (json!(own), json!("a")));
     for (airline, segment, seat) in legs.iter().filter(|(airline, _, _)| airline != "a") {
-        let freed = eventually(Duration::from_secs(5), || async {
-            seat_state(&fed.app(airline).db, segment, seat).await.0 == "available"
-        })
-        .await;
-        assert!(freed, "the hold at {airline} is given back");
+        assert!(seat_freed(&fed.app(airline).db, segment, seat).await, "the hold at {airline} is given back");
     }
-    let acknowledged = eventually(Duration::from_secs(5), || async {
-        fed.app("a").db.count("SELECT count(*) AS n FROM bookings WHERE state = 'aborted' AND finished").await == 1
-    })
-    .await;
-    assert!(acknowledged, "the coordinator logged the abort and every owner acknowledged it");
+    let aborted = "SELECT count(*) AS n FROM bookings WHERE state = 'aborted' AND finished";
+    assert!(
+        fed.app("a").db.count_becomes(aborted, 1).await,
+        "the coordinator logged the abort and every owner acknowledged it"
+    );
     let passes = client.get(&format!("{a}/api/v1/passes"), Some(&token)).await;
     assert_eq!(passes.body["passes"], json!([]), "no pass for the refused itinerary");
     assert_eq!(redis_locks(&fed.prefix).await, 0);

@@ -69,10 +69,7 @@ async fn a_coordinator_killed_right_after_deciding_completes_after_restart() {
         let (client, a, token, legs) = (client.clone(), a.clone(), token.clone(), legs.clone());
         tokio::spawn(async move { try_book(&client, &a, &token, &legs, "8B").await })
     };
-    let decided = eventually(Duration::from_secs(10), || async {
-        fed.db("a").count("SELECT count(*) AS n FROM bookings WHERE state = 'committed'").await == 1
-    })
-    .await;
+    let decided = fed.db("a").count_becomes("SELECT count(*) AS n FROM bookings WHERE state = 'committed'", 1).await;
     assert!(decided);
     fed.server("a").kill();
     assert!(booking.await.unwrap().is_none(), "the client never got an answer");

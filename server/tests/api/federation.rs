@@ -42,11 +42,11 @@ async fn register_anywhere_log_in_everywhere() {
     }
     for app in &fed.apps {
         // A row goes once every peer has acknowledged, a moment after the last one applied it.
-        let delivered = eventually(Duration::from_secs(5), || async {
-            app.db.count("SELECT count(*) AS n FROM outbox").await == 0
-        })
-        .await;
-        assert!(delivered, "{} delivered everything", app.airline);
+        assert!(
+            app.db.count_becomes("SELECT count(*) AS n FROM outbox", 0).await,
+            "{} delivered everything",
+            app.airline
+        );
     }
 }
 
@@ -70,10 +70,7 @@ async fn the_same_login_registered_concurrently_at_two_servers_wins_once() {
     }
     // Once replication settles, each airline has exactly the five winners.
     for app in &fed.apps {
-        let settled = eventually(Duration::from_secs(10), || async {
-            app.db.count("SELECT count(*) AS n FROM users").await == 5
-        })
-        .await;
+        let settled = app.db.count_becomes("SELECT count(*) AS n FROM users", 5).await;
         assert!(settled, "airline {} has the 5 accounts", app.airline);
     }
 }
@@ -354,11 +351,10 @@ async fn a_backlog_larger_than_one_call_reaches_a_peer_that_was_down() {
     let token = client.passenger(&a).await;
     // Registration returns once a majority has the account; c may still be owed it. Let it
     // arrive first, so that what waits for c below is the passes alone.
-    let account_delivered = eventually(Duration::from_secs(10), || async {
-        fed.db("a").count("SELECT count(*) AS n FROM outbox").await == 0
-    })
-    .await;
-    assert!(account_delivered, "the new account reaches every peer");
+    assert!(
+        fed.db("a").count_becomes("SELECT count(*) AS n FROM outbox", 0).await,
+        "the new account reaches every peer"
+    );
     fed.server("c").kill();
 
     // More passes than one delivery round takes, and more bytes than a public request may carry.
@@ -402,11 +398,10 @@ async fn a_backlog_larger_than_one_call_reaches_a_peer_that_was_down() {
     })
     .await;
     assert!(delivered, "c has every pass sold while it was down");
-    let drained = eventually(Duration::from_secs(5), || async {
-        fed.db("a").count("SELECT count(*) AS n FROM outbox").await == 0
-    })
-    .await;
-    assert!(drained, "a's outbox is empty once every peer has acknowledged");
+    assert!(
+        fed.db("a").count_becomes("SELECT count(*) AS n FROM outbox", 0).await,
+        "a's outbox is empty once every peer has acknowledged"
+    );
     let b_passes = fed.db("b").count("SELECT count(*) AS n FROM passes WHERE sold_by = 'a'").await;
     assert_eq!(b_passes, 300, "b, up all along, has them too");
 }

@@ -137,6 +137,12 @@ impl TestDb {
         let mut conn = self.conn().await;
         diesel::sql_query(sql).get_result::<N>(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}")).n
     }
+
+    /// Whether [`count`](Self::count) comes to `n` within 15 s: for state that background work
+    /// (delivery, recovery, acknowledgements) settles a moment after the answer.
+    pub async fn count_becomes(&self, sql: &str, n: i64) -> bool {
+        eventually(SETTLE, || async { self.count(sql).await == n }).await
+    }
 }
 
 impl Drop for TestDb {
@@ -697,6 +703,15 @@ pub async fn pass_arrives(client: &Client, base: &str, token: &str, pass_id: &st
     let arrived =
         eventually(Duration::from_secs(10), || async { client.get(&url, Some(token)).await.status == 200 }).await;
     assert!(arrived, "pass {pass_id} reaches {base}");
+}
+
+/// How long a test waits for what the servers finish in the background.
+const SETTLE: Duration = Duration::from_secs(15);
+
+/// Whether the seat is available again within 15 s: holds given back by an abort or by a
+/// participant's question about an old hold, seats freed by a cancellation.
+pub async fn seat_freed(db: &TestDb, segment: &str, seat: &str) -> bool {
+    eventually(SETTLE, || async { seat_state(db, segment, seat).await.0 == "available" }).await
 }
 
 /// Polls `check` until it holds or `timeout` passes; returns whether it held.

@@ -62,11 +62,8 @@ async fn accounts_register_once_and_log_in_the_original_way() {
     let short = json!({"login": "joao_legacy", "password": "senha2"});
     assert_refused(&client.post(&format!("{b}/register"), None, &short).await, 400);
     // c has the account once a's outbox delivers it (not by logging in: failures count).
-    let at_c = eventually(Duration::from_secs(10), || async {
-        fed.app("c").db.count("SELECT count(*) AS n FROM users WHERE login = 'maria_legacy'").await == 1
-    })
-    .await;
-    assert!(at_c, "the account reaches c");
+    let at_c = fed.app("c").db.count_becomes("SELECT count(*) AS n FROM users WHERE login = 'maria_legacy'", 1);
+    assert!(at_c.await, "the account reaches c");
     let answer = client.post(&format!("{c}/login"), None, &creds).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let token = answer.body["access_token"].as_str().unwrap();

@@ -259,13 +259,7 @@ async fn a_party_books_one_seat_each_on_every_leg_all_or_nothing() {
         for seat in winner {
             assert_eq!(seat_state(db, segment, seat).await.0, "sold");
         }
-        assert!(
-            eventually(std::time::Duration::from_secs(10), || async {
-                seat_state(db, segment, loser_seat).await.0 == "available"
-            })
-            .await,
-            "the losing party's other seat is free again at {airline}"
-        );
+        assert!(seat_freed(db, segment, loser_seat).await, "the losing party's other seat is free again at {airline}");
     }
 }
 

@@ -120,11 +120,7 @@ async fn a_cancelled_flight_disrupts_its_passes_at_every_airline_and_the_rest_ca
     let done = client.delete(&format!("{c}/api/v1/passes/{pass_id}"), Some(&token)).await;
     assert_eq!((done.status, &done.body["status"]), (200, &json!("cancelled")), "{}", done.body);
     for (airline, segment) in [("b", &legs[0]), ("a", &legs[1]), ("c", &legs[2])] {
-        let freed = eventually(Duration::from_secs(5), || async {
-            seat_state(&fed.app(airline).db, segment, "2C").await.0 == "available"
-        })
-        .await;
-        assert!(freed, "seat 2C on {airline}/{segment} is free again");
+        assert!(seat_freed(&fed.app(airline).db, segment, "2C").await, "seat 2C on {airline}/{segment} is free again");
     }
     for base in [&a, &b, &c] {
         let gone = eventually(Duration::from_secs(5), || async {

@@ -46,9 +46,8 @@ async fn a_hold_delivered_after_its_deadline_does_not_block_the_seat() {
     // with no pass anywhere.
     tokio::time::sleep_until((started + Duration::from_secs(7)).into()).await;
     let b_db = &fed.app("b").db;
-    let free =
-        eventually(Duration::from_secs(15), || async { seat_state(b_db, &segment, "7C").await.0 == "available" });
-    assert!(free.await, "the seat is free again: {:?}", seat_state(b_db, &segment, "7C").await);
+    let free = seat_freed(b_db, &segment, "7C").await;
+    assert!(free, "the seat is free again: {:?}", seat_state(b_db, &segment, "7C").await);
     let other = client.passenger(&a).await;
     let booked = client.book(&a, &other, &[("b", &segment, "7C")]).await;
     assert_eq!(booked.status, 201, "another passenger gets the seat: {}", booked.body);
@@ -97,7 +96,5 @@ async fn a_participant_asks_about_an_old_hold_long_before_its_ttl() {
          RETURNING 1::bigint AS n"
     );
     assert_eq!(b_db.count(&hold).await, 1);
-    let freed =
-        eventually(Duration::from_secs(15), || async { seat_state(b_db, &segment, "5D").await.0 == "available" });
-    assert!(freed.await, "b asked a, which knows no such booking, and freed the seat");
+    assert!(seat_freed(b_db, &segment, "5D").await, "b asked a, which knows no such booking, and freed the seat");
 }
