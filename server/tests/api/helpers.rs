@@ -3,11 +3,11 @@
 //! [`TestFederation::start`] runs airlines in this process, [`ProcessFederation::start`] runs
 //! the real `passcom-server` binary as child processes that a test can SIGKILL and restart.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
@@ -218,8 +218,17 @@ pub async fn seed_segments(db: &TestDb, departures: &[Departure], rows: u32) {
     load(&mut conn, departures, "BRL", rows, "ABCDEF").await.unwrap();
 }
 
+/// A port nothing listens on, and that no other caller in this test run has been given: the
+/// OS may offer a port again as soon as its probe is closed, before the server it was picked
+/// for has bound it (airline c of one federation was once given airline a's port).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 fn scratch_dir() -> PathBuf {
