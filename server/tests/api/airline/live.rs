@@ -73,6 +73,14 @@ async fn the_staff_stream_receives_a_sale_within_a_second_and_replays_from_last_
     assert_eq!(missed[1].data["detail"]["price"]["amount"], "90.00");
     assert_eq!(missed[2].data["pass_id"].as_str(), Some(pass));
     assert!(stream_b.next(Duration::from_millis(300)).await.is_none(), "b's staff hear nothing of a's flights");
+
+    // A party's seats are one sale: the sequencer merges the row each seat's trigger wrote.
+    let party = sell(&client, &a, &token, &id, &seats(12, 3)).await;
+    let merged = replay.drain(Duration::from_millis(1500)).await;
+    let sales: Vec<_> =
+        merged.iter().map(|e| (e.event.as_str(), e.data["pass_id"].as_str(), e.data["seats"].as_i64())).collect();
+    assert_eq!(sales, [("sale", Some(party[0].as_str()), Some(3))], "{merged:?}");
+    assert_eq!(merged[0].data["amount"]["amount"], "270.00", "three seats at 90.00");
 }
 
 #[tokio::test]
