@@ -120,22 +120,19 @@ async fn low_availability_fires_exactly_once_when_the_163rd_of_180_seats_is_sold
     let staff = staff_token(&client, &fed.app("a").db, "a", &a).await;
     let id = publish_one(&client, &a, &staff, new_segment("LOW1", "Lages", "Itajai", t0(), "120.00", 30)).await;
     let token = client.passenger(&a).await;
-    let of_kind = |kind: &str, events: Vec<Event>| events.into_iter().filter(|e| e.event == kind).collect::<Vec<_>>();
+    // The staff's events of one kind, as the feed gives them now.
+    let events_of = async |kind: &str| -> Vec<Event> {
+        airline_events(&a, &staff).await.into_iter().filter(|e| e.event == kind).collect()
+    };
     // Events are numbered by the sequencer's next round, a moment after the commit.
-    let sequenced = |kind: &'static str, n: usize| {
-        let (a, staff) = (&a, &staff);
-        async move {
-            let seen = eventually(Duration::from_secs(5), || async {
-                of_kind(kind, airline_events(a, staff).await).len() >= n
-            })
-            .await;
-            assert!(seen, "{n} {kind} event(s) within 5 s");
-            of_kind(kind, airline_events(a, staff).await)
-        }
+    let sequenced = async |kind: &str, n: usize| {
+        let seen = eventually(Duration::from_secs(5), || async { events_of(kind).await.len() >= n }).await;
+        assert!(seen, "{n} {kind} event(s) within 5 s");
+        events_of(kind).await
     };
 
     let parties = sell(&client, &a, &token, &id, &seats(0, 162)).await;
-    assert!(of_kind("low_availability", airline_events(&a, &staff).await).is_empty(), "162 sold, 18 free: not yet");
+    assert!(events_of("low_availability").await.is_empty(), "162 sold, 18 free: not yet");
     sell(&client, &a, &token, &id, &seats(162, 1)).await;
     let alerts = sequenced("low_availability", 1).await;
     assert_eq!(alerts.len(), 1, "the 163rd seat: {alerts:?}");
@@ -145,18 +142,14 @@ async fn low_availability_fires_exactly_once_when_the_163rd_of_180_seats_is_sold
     );
     assert_eq!(alerts[0].data["detail"], json!({"seats_total": 180, "seats_available": 17}));
     sell(&client, &a, &token, &id, &seats(163, 2)).await;
-    assert_eq!(
-        of_kind("low_availability", airline_events(&a, &staff).await).len(),
-        1,
-        "said once, not on every later sale"
-    );
+    assert_eq!(events_of("low_availability").await.len(), 1, "said once, not on every later sale");
 
     // Back over 10 % (a party of nine cancels), then under again: said again.
     assert_eq!(client.delete(&format!("{a}/api/v1/passes/{}", parties[0]), Some(&token)).await.status, 200);
     // The alert is lowered when the sequencer counts the seats after the cancellation: sell
     // again only once it has, or both may fall in one round that never sees 10 % free.
     sequenced("cancellation", 1).await;
-    assert_eq!(of_kind("low_availability", airline_events(&a, &staff).await).len(), 1);
+    assert_eq!(events_of("low_availability").await.len(), 1);
     sell(&client, &a, &token, &id, &seats(0, 9)).await;
     assert_eq!(sequenced("low_availability", 2).await.len(), 2, "under again after going back over");
 
