@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 use passcom_shared::api::Segment;
-use tokio::sync::{mpsc, watch, Notify};
-use uuid::Uuid;
+use tokio::sync::{watch, Notify};
 
 use crate::auth::password::Passwords;
 use crate::auth::KeyRing;
@@ -40,8 +39,6 @@ pub struct AppState {
     pub cities: TtlMap<Arc<Vec<String>>>,
     /// Pinged once a transaction that queued outbox rows has committed.
     pub outbox_wake: Notify,
-    /// Committed bookings every owner acknowledged, for the worker that records them in batches.
-    pub finished: mpsc::UnboundedSender<Uuid>,
     /// The highest event `seq`, published by the event sequencer to the open event streams.
     pub events_top: watch::Sender<i64>,
 }

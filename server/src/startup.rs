@@ -11,9 +11,8 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use passcom_shared::client::{http_client, SERVER_KEEP_ALIVE};
 use passcom_shared::AirlineCode;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 use tracing_actix_web::TracingLogger;
-use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::password::Passwords;
@@ -40,7 +39,6 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
-    finished_queue: mpsc::UnboundedReceiver<Uuid>,
 }
 
 impl Application {
@@ -67,7 +65,6 @@ impl Application {
         let catalog_ttl = settings.catalog_ttl;
         let search_cache_ttl = settings.search_cache_ttl;
         let catalog_stale = settings.catalog_stale;
-        let (finished, finished_queue) = mpsc::unbounded_channel();
         let state = web::Data::new(AppState {
             settings,
             pool,
@@ -82,7 +79,6 @@ impl Application {
             passwords: Passwords::new(std::thread::available_parallelism().map_or(2, usize::from)),
             answers: TtlMap::new(catalog_ttl, 1024),
             outbox_wake: Notify::new(),
-            finished,
             events_top: watch::Sender::new(0),
         });
 
@@ -109,7 +105,7 @@ impl Application {
         .listen(listener)?
         .run();
         tracing::info!(airline = %state.settings.airline, port, "server listening");
-        Ok(Self { port, server, state, finished_queue })
+        Ok(Self { port, server, state })
     }
 
     pub fn port(&self) -> u16 {
@@ -122,7 +118,7 @@ impl Application {
 
     /// Serves until stopped; the background workers live exactly as long.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let workers = Workers::start(self.state.clone(), self.finished_queue);
+        let workers = Workers::start(self.state.clone());
         let result = self.server.await;
         workers.stop().await;
         result

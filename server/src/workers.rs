@@ -3,16 +3,13 @@
 //! pause; stopping the server stops them all.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
-use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinSet;
-use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::booking::{finished, recovery};
+use crate::booking::recovery;
 use crate::operations::events;
 use crate::replication::outbox;
 
@@ -25,12 +22,10 @@ pub struct Workers {
 }
 
 impl Workers {
-    pub fn start(state: web::Data<AppState>, finished_queue: mpsc::UnboundedReceiver<Uuid>) -> Self {
+    pub fn start(state: web::Data<AppState>) -> Self {
         let mut workers = Self { tasks: JoinSet::new() };
-        let finished_queue = Arc::new(Mutex::new(finished_queue));
         workers.supervise("outbox", &state, outbox::run);
         workers.supervise("recovery", &state, recovery::run);
-        workers.supervise("finished", &state, move |state| finished::run(state, finished_queue.clone()));
         workers.supervise("peer_keys", &state, prefetch_peer_keys);
         workers.supervise("loop_clock", &state, |state| async move { state.clock.run().await });
         workers.supervise("events", &state, events::run);

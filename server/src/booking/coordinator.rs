@@ -4,7 +4,8 @@
 //!
 //! The UPDATE of the booking to `committed`, in the transaction that also writes the pass and
 //! its outbox rows, is the commit point. Before it, any failure aborts; after it, the booking
-//! completes, if not now then through recovery.
+//! completes: the passenger is answered at once, and the outbox carries the commit to the other
+//! owners with the pass (retrying until each has it), so no commit call waits on the request.
 
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::AsyncPgConnection;
@@ -78,7 +79,8 @@ pub async fn book(
                 Ok(()) => sell(state, &booking, &itinerary).await,
                 Err(e) => Err(e),
             };
-            // 7. Release the locks (the pass was queued for replication at the commit point).
+            // 7. Release the locks (the pass, and with it the commit, was queued for the other
+            // owners at the commit point).
             if let Err(e) = state.locks.release_all(&lock_keys, booking.id).await {
                 tracing::warn!(error = %e, "could not release seat locks; they expire by themselves");
             }
@@ -155,7 +157,8 @@ async fn sell_locally(state: &AppState, booking: &Booking<'_>, pass: &Pass, itin
 
 /// Legs at other airlines: two-phase commit. Our own legs are not held: the decision
 /// transaction sells them, so their owner (us) votes last, in the commit point itself, and a
-/// refusal there aborts the booking like any other owner's.
+/// refusal there aborts the booking like any other owner's. The commit reaches the other
+/// owners with the pass, through the outbox; only an abort is sent to them directly.
 async fn two_phase(state: &AppState, booking: &Booking<'_>, pass: &Pass, itinerary: &Itinerary) -> ApiResult<()> {
     let mut groups = itinerary.by_owner();
     let local = groups.remove(&state.settings.airline);
@@ -171,15 +174,12 @@ async fn two_phase(state: &AppState, booking: &Booking<'_>, pass: &Pass, itinera
         Some(refusal) => Decided::Refused(refusal),
         None => decide(state, booking, pass, local.as_ref()).await?,
     };
-    // 6. Finish at every owner.
+    // 6. Finish at every owner: an abort now, a commit through the outbox.
     match decided {
+        // The other owners sell their holds when the pass reaches them: the outbox row the
+        // decision wrote carries the commit, and delivers it however long an owner is away.
         Decided::Committed => {
             pause(state.settings.faults.pause_after_decision).await;
-            let all = owners::finish_everywhere(state, booking.request_id, booking.id, &remote, FinishAction::Commit);
-            if all.await {
-                // Only bookkeeping for recovery: batched off the request path.
-                let _ = state.finished.send(booking.id);
-            }
             Ok(())
         }
         Decided::Abandoned => {

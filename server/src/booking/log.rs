@@ -1,7 +1,9 @@
 //! The coordinator's durable log: the only module that touches the `bookings` table. A booking
 //! is `preparing` from its intent until the decision; the UPDATE to `committed` (in the
 //! transaction that also writes the pass) is the commit point; `aborted` is final too.
-//! `finished` records that every owner has acknowledged the outcome.
+//! `finished` records that recovery has nothing left to send: an abort every owner has
+//! acknowledged, or a commit, whose delivery the outbox took over at the commit point (the
+//! pass it queues there is the commit message, see `replication::inbox`).
 
 use chrono::Utc;
 use diesel::pg::Pg;
@@ -46,8 +48,8 @@ pub async fn log_intent(
         .map(drop)
 }
 
-/// `preparing` → `committed`, as a statement of its own type: diesel never prepares an UPDATE
-/// of its own, and this one runs for every booking.
+/// `preparing` → `committed` and finished, as a statement of its own type: diesel never
+/// prepares an UPDATE of its own, and this one runs for every booking.
 struct Decide {
     booking_id: Uuid,
 }
@@ -58,7 +60,7 @@ impl QueryFragment<Pg> for Decide {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("UPDATE bookings SET state = '");
         out.push_sql(BookingState::Committed.as_str());
-        out.push_sql("', updated_at = now() WHERE booking_id = ");
+        out.push_sql("', finished = true, updated_at = now() WHERE booking_id = ");
         out.push_bind_param::<diesel::sql_types::Uuid, _>(&self.booking_id)?;
         out.push_sql(" AND state = '");
         out.push_sql(BookingState::Preparing.as_str());

@@ -6,7 +6,6 @@
 pub mod cancel;
 pub mod coordinator;
 pub mod deadline;
-pub mod finished;
 pub mod idempotency;
 pub mod itinerary;
 pub mod log;

@@ -6,16 +6,21 @@
 //! carries: an account arrives only from its home airline, a pass (or its cancellation) only
 //! from its seller, and a release frees only the seats its sender sold. Anything else refuses
 //! the whole batch with a 403.
+//!
+//! A pass is also the commit of its booking (`booking::coordinator`): its seller coordinated
+//! the booking, so at an airline that owns one of its legs, the pass sells the seats held for
+//! that booking and that seller, in the transaction that stores the pass.
 
 use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
-use passcom_shared::internal::{Replicated, ReplicationBatch, ReplicationReceipt};
+use diesel_async::AsyncPgConnection;
+use passcom_shared::client::FinishAction;
+use passcom_shared::internal::{Replicated, ReplicatedPass, ReplicationBatch, ReplicationReceipt};
 use passcom_shared::{AirlineCode, MAX_LEGS};
 
-use super::outbox::kind;
+use super::outbox::{self, kind};
 use crate::accounts::{self, Login};
 use crate::app::AppState;
-use crate::booking::{participant, pass_id};
+use crate::booking::{owners, participant, pass_id};
 use crate::error::{ApiError, ApiResult};
 use crate::passes;
 
@@ -24,7 +29,7 @@ pub async fn receive(state: &AppState, from: &AirlineCode, batch: &ReplicationBa
         check(from, message)?;
     }
     let mut conn = state.pool.get().await?;
-    let (applied, refused) = apply(&mut conn, from, batch).await?;
+    let (applied, refused) = apply(state, &mut conn, from, batch).await?;
     Ok(ReplicationReceipt { applied, refused })
 }
 
@@ -61,17 +66,18 @@ fn check(from: &AirlineCode, message: &Replicated) -> ApiResult<()> {
 /// sent by an airline that does not own the flight) is refused and logged alone, so that it
 /// cannot block the writes behind it.
 async fn apply(
+    state: &AppState,
     conn: &mut AsyncPgConnection,
     from: &AirlineCode,
     batch: &ReplicationBatch,
 ) -> ApiResult<(usize, usize)> {
-    conn.transaction::<_, ApiError, _>(|conn| {
+    outbox::transaction(state, conn, |conn| {
         async move {
             let (mut applied, mut refused) = (0, 0);
             for message in &batch.messages {
                 let ok = match message {
                     Replicated::Account(account) => accounts::insert_account(conn, account).await?,
-                    Replicated::Pass(pass) => passes::upsert(conn, pass).await.map(|()| true)?,
+                    Replicated::Pass(pass) => store_pass(state, conn, from, pass).await.map(|()| true)?,
                     Replicated::Release { booking_id } => {
                         let freed = participant::release(conn, *booking_id, Some(from)).await?;
                         if freed == 0 && participant::coordinated_by_another(conn, *booking_id, from).await? {
@@ -95,4 +101,21 @@ async fn apply(
         .scope_boxed()
     })
     .await
+}
+
+/// Stores a pass from its seller and, where we own one of its legs, sells what we hold for it.
+/// A repeat sells nothing, and a pass that arrives after its seats were freed (it was
+/// cancelled) finds no hold to sell.
+async fn store_pass(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    seller: &AirlineCode,
+    pass: &ReplicatedPass,
+) -> ApiResult<()> {
+    passes::upsert(conn, pass).await?;
+    let own = &state.settings.airline;
+    if pass.pass.legs.iter().any(|leg| leg.airline == *own) {
+        owners::finish_here(state, conn, pass.pass.pass_id, FinishAction::Commit, Some(seller)).await?;
+    }
+    Ok(())
 }

@@ -58,23 +58,43 @@ async fn a_participant_killed_between_hold_and_commit_ends_all_sold() {
     }
 }
 
+/// The commit travels to the other owners with the pass, in the coordinator's outbox: decided,
+/// then killed before any owner heard of it, the coordinator delivers it after its restart.
 #[tokio::test]
 async fn a_coordinator_killed_right_after_deciding_completes_after_restart() {
-    let mut fed = ProcessFederation::start(Options::demo().with("PASSCOM_FAULT_PAUSE_AFTER_DECISION_MS", "5000")).await;
+    let options = Options::demo()
+        .with("PASSCOM_FAULT_PAUSE_AFTER_PREPARE_MS", "1500")
+        .with("PASSCOM_FAULT_PAUSE_AFTER_DECISION_MS", "5000");
+    let mut fed = ProcessFederation::start(options).await;
     let client = Client::default();
     let a = fed.url("a");
     let token = client.passenger(&a).await;
     let legs = itinerary(&client, &a, "Porto%20Alegre", "Sao%20Paulo", 2).await;
+    assert!(legs.iter().all(|(airline, _)| airline != "a"), "every leg is another airline's: {legs:?}");
     let booking = {
         let (client, a, token, legs) = (client.clone(), a.clone(), token.clone(), legs.clone());
         tokio::spawn(async move { try_book(&client, &a, &token, &legs, "8B").await })
     };
+    for (airline, segment) in &legs {
+        assert!(seat_becomes(fed.db(airline), segment, "8B", "held").await, "{airline} holds");
+    }
+    // The owners stand still from before the decision, so nothing sent after it reaches them.
+    let mut owners: Vec<&str> = legs.iter().map(|(airline, _)| airline.as_str()).collect();
+    owners.dedup();
+    for owner in &owners {
+        fed.server(owner).pause(true);
+    }
     let decided = fed.db("a").count_becomes("SELECT count(*) AS n FROM bookings WHERE state = 'committed'", 1).await;
     assert!(decided);
     fed.server("a").kill();
     assert!(booking.await.unwrap().is_none(), "the client never got an answer");
+    let queued = fed.db("a").count("SELECT count(*) AS n FROM outbox WHERE kind = 'pass'").await;
+    assert_eq!(queued, 1, "the pass, and with it the commit, waits in a's outbox");
     for (airline, segment) in &legs {
         assert_eq!(seat_state(fed.db(airline), segment, "8B").await.0, "held", "{airline} still only holds");
+    }
+    for owner in &owners {
+        fed.server(owner).pause(false);
     }
 
     fed.server("a").restart().await;
@@ -88,7 +108,7 @@ async fn a_coordinator_killed_right_after_deciding_completes_after_restart() {
             .to_string()
     };
     let done = eventually(Duration::from_secs(20), || sold_everywhere(&fed, &legs, "8B", &booking_id)).await;
-    assert!(done, "recovery sent the commits");
+    assert!(done, "the restarted coordinator's outbox delivered the commit");
     for code in ["a", "b", "c"] {
         let url = fed.url(code);
         let there = eventually(Duration::from_secs(15), || async {
@@ -144,6 +164,7 @@ async fn cancelling_while_an_owner_is_down_frees_the_seat_when_it_returns() {
     let booked = try_book(&client, &a, &token, &legs, "2F").await.unwrap();
     assert_eq!(booked.status, 201, "{}", booked.body);
     let pass_id = booked.body["pass_id"].as_str().unwrap().to_owned();
+    assert!(seat_becomes(fed.db("b"), &legs[0].1, "2F", "sold").await, "b has the pass, so it sold");
     fed.server("b").kill();
     let cancelled = client.delete(&format!("{a}/api/v1/passes/{pass_id}"), Some(&token)).await;
     assert_eq!((cancelled.status, cancelled.body["status"].as_str()), (200, Some("cancelled")));

@@ -788,6 +788,12 @@ pub async fn seat_state(db: &TestDb, segment: &str, seat: &str) -> (String, Opti
         .unwrap()
 }
 
+/// Whether the seat reaches `status` within [`SETTLE`]: an owner that did not coordinate a sale
+/// sells its held seat when the pass reaches it, a moment after the passenger's answer.
+pub async fn seat_becomes(db: &TestDb, segment: &str, seat: &str, status: &str) -> bool {
+    eventually(SETTLE, || async { seat_state(db, segment, seat).await.0 == status }).await
+}
+
 pub async fn seats_not_available(db: &TestDb) -> i64 {
     db.count("SELECT count(*) AS n FROM seats WHERE status <> 'available'").await
 }

@@ -231,7 +231,7 @@ async fn a_party_books_one_seat_each_on_every_leg_all_or_nothing() {
     assert!((total - 2.0 * per_seat).abs() < 0.001, "two passengers pay twice: {total} vs {per_seat}");
     for (airline, segment) in &route {
         for seat in ["2A", "2B"] {
-            assert_eq!(seat_state(&fed.app(airline).db, segment, seat).await.0, "sold");
+            assert!(seat_becomes(&fed.app(airline).db, segment, seat, "sold").await);
         }
     }
     // The pass reads the same at another airline once replicated.
@@ -257,7 +257,7 @@ async fn a_party_books_one_seat_each_on_every_leg_all_or_nothing() {
     for (airline, segment) in &route {
         let db = &fed.app(airline).db;
         for seat in winner {
-            assert_eq!(seat_state(db, segment, seat).await.0, "sold");
+            assert!(seat_becomes(db, segment, seat, "sold").await);
         }
         assert!(seat_freed(db, segment, loser_seat).await, "the losing party's other seat is free again at {airline}");
     }

@@ -26,6 +26,7 @@ async fn pass_sold_by_a(fed: &TestFederation, token: &str, seat: &str) -> (Value
     let segment = first_segment(&client, &fed.url("a"), "c").await["segment_id"].as_str().unwrap().to_owned();
     let booked = client.book(&fed.url("a"), token, &[("c", &segment, seat)]).await;
     assert_eq!(booked.status, 201, "{}", booked.body);
+    assert!(seat_becomes(&fed.app("c").db, &segment, seat, "sold").await, "c sells once the pass is there");
     (booked.body, segment)
 }
 

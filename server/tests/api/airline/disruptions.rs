@@ -55,6 +55,7 @@ async fn a_price_change_does_not_change_the_price_of_passes_already_sold() {
     assert_eq!(client.get(&format!("{c}/api/v1/segments/a/{id}"), None).await.body["price"]["amount"], "150.00");
     let later = client.book(&c, &token, &[("a", &id, "2A")]).await;
     assert_eq!(later.body["total_price"]["amount"], "150.00", "{}", later.body);
+    assert!(seat_becomes(&fed.app("a").db, &id, "2A", "sold").await, "a sells once c's pass reaches it");
     let sales = client.get(&format!("{a}/api/v1/airline/sales"), Some(&staff)).await;
     let row = &sales.body["segments"][0];
     assert_eq!((row["seats_sold"].as_i64(), &row["revenue"]["amount"]), (Some(2), &json!("250.00")), "{}", sales.body);
@@ -72,6 +73,7 @@ async fn a_cancelled_flight_disrupts_its_passes_at_every_airline_and_the_rest_ca
     let sold = client.book(&b, &token, &trip).await;
     assert_eq!(sold.status, 201, "{}", sold.body);
     let pass_id = sold.body["pass_id"].as_str().unwrap().to_owned();
+    assert!(seat_becomes(&fed.app("a").db, &legs[1], "2C", "sold").await, "a sells once b's pass reaches it");
     let other = client.passenger(&a).await;
     assert_eq!(client.book(&a, &other, &[("a", &legs[1], "3A")]).await.status, 201);
 

@@ -60,6 +60,7 @@ async fn the_staff_stream_receives_a_sale_within_a_second_and_replays_from_last_
     let other = client.passenger(&b).await;
     let second = client.book(&b, &other, &[("a", &id, "2B")]).await;
     assert_eq!(second.status, 201);
+    assert!(seat_becomes(&fed.app("a").db, &id, "2B", "sold").await, "a sells once b's pass reaches it");
     let patch = client.http.patch(format!("{a}/api/v1/airline/segments/{id}")).bearer_auth(&staff);
     assert_eq!(client.send(patch.json(&json!({"price": {"amount": "90.00", "currency": "BRL"}}))).await.status, 200);
     let pass = sold.body["pass_id"].as_str().unwrap();

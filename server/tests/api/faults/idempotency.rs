@@ -44,6 +44,7 @@ async fn a_key_whose_booking_failed_with_a_5xx_can_be_retried_at_once() {
     // The failed booking is over once its deadline (2.5 s by default) is: not a minute later.
     assert!(retrying.elapsed() < Duration::from_secs(10), "retried for {:?}", retrying.elapsed());
     let pass_id = answer.body["pass_id"].as_str().unwrap().to_owned();
+    assert!(seat_becomes(b_db, &segment, "11E", "sold").await);
     let (status, owner) = seat_state(b_db, &segment, "11E").await;
     assert_eq!((status.as_str(), owner.map(|o| o.to_string())), ("sold", Some(pass_id)), "sold to the retry");
     let replay = post().await;
