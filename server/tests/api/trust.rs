@@ -73,6 +73,45 @@ async fn a_hold_cannot_be_taken_over_by_reusing_its_booking_id() {
     assert_eq!(coordinator, 1, "the hold is still a's");
 }
 
+/// A pass is its booking's commit at the owners of its legs: it sells there only the seats its
+/// seller held for that booking, and only its seller may send it.
+#[tokio::test]
+async fn a_pass_sells_at_an_owner_only_what_its_seller_held_for_it() {
+    let fed = TestFederation::start(Options::demo()).await;
+    let client = fed.client();
+    let (user_id, token) = passenger_at(&client, &fed.url("a")).await;
+    let (pass, segment) = pass_sold_by_a(&fed, &token, "6A").await;
+    let code = |airline: &str| AirlineCode::parse(airline).unwrap();
+    let (of_a, of_b) = (pass_id::new(&code("a")), pass_id::new(&code("b")));
+    let url = format!("{}/internal/v1/holds", fed.url("c"));
+    // b holds a seat under the id of a's booking too: the id alone must not let a sell it.
+    for (booking, coordinator, seat) in [(of_a, "a", "6B"), (of_a, "b", "6C"), (of_b, "b", "6D")] {
+        let hold =
+            json!({"booking_id": booking, "coordinator": coordinator, "legs": [{"segment_id": segment, "seat": seat}]});
+        let held = client.post(&url, Some(&fed.service_token(coordinator)), &hold).await;
+        assert_eq!(held.status, 200, "{}", held.body);
+    }
+    let as_pass = |id: Uuid, seller: &str| {
+        let mut replicated = pass.clone();
+        replicated["user_id"] = json!(user_id);
+        replicated["pass_id"] = json!(id);
+        replicated["sold_by"] = json!(seller);
+        replicated
+    };
+    let c = &fed.app("c").db;
+    replicate(&fed, "b", "c", "pass", as_pass(of_a, "b")).await.assert_problem(403, "forbidden");
+    assert_eq!(seat_state(c, &segment, "6B").await.0, "held", "b cannot commit a's booking");
+
+    for attempt in ["first", "repeat"] {
+        let delivered = replicate(&fed, "a", "c", "pass", as_pass(of_a, "a")).await;
+        assert_eq!(delivered.status, 200, "{attempt}: {}", delivered.body);
+        assert_eq!(seat_state(c, &segment, "6B").await, ("sold".to_owned(), Some(of_a)), "a's pass sells a's hold");
+        assert_eq!(seat_state(c, &segment, "6C").await.0, "held", "and not b's hold under the same id");
+    }
+    assert_eq!(replicate(&fed, "b", "c", "pass", as_pass(of_b, "b")).await.status, 200);
+    assert_eq!(seat_state(c, &segment, "6D").await, ("sold".to_owned(), Some(of_b)), "b's own pass sells b's hold");
+}
+
 #[tokio::test]
 async fn a_pass_and_its_cancellation_arrive_only_from_its_seller() {
     let fed = TestFederation::start(Options::demo()).await;
