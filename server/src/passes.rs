@@ -9,6 +9,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures::FutureExt;
 use passcom_shared::api::{Disruption, Money, Pass, PassLeg, PassStatus};
 use passcom_shared::internal::{ReplicatedDisruption, ReplicatedPass};
 use passcom_shared::{AirlineCode, SegmentId};
@@ -165,7 +166,6 @@ impl QueryFragment<Pg> for InsertPass {
 /// in the caller's transaction. A new pass (the usual case) takes its lock and one INSERT.
 pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -> QueryResult<()> {
     let pass = &replicated.pass;
-    lock_pass(conn, pass.pass_id).await?;
     let json = |value: serde_json::Result<serde_json::Value>| {
         value.map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
     };
@@ -180,7 +180,12 @@ pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -
         legs: json(serde_json::to_value(&pass.legs))?,
         passengers: json(serde_json::to_value(&pass.passengers))?,
     };
-    let inserted: Vec<Uuid> = insert.load(conn).await?;
+    // Sent with the lock in one round trip: PostgreSQL runs them in order, and the INSERT, a
+    // statement of its own, takes its snapshot once the lock is ours.
+    let lock = LockPass { pass_id: pass.pass_id }.execute(conn);
+    // Boxed: the compiler cannot prove the collecting future `Send` for every lifetime otherwise.
+    let insert = insert.load::<Uuid>(conn).boxed();
+    let (_, inserted) = futures::try_join!(lock, insert)?;
     if !inserted.is_empty() {
         return Ok(());
     }
