@@ -299,8 +299,9 @@ async fn decide(state: &AppState, booking: &Booking<'_>, pass: &Pass, local: Opt
 /// The pass, here and (through the outbox) at every peer.
 async fn record_pass(state: &AppState, conn: &mut AsyncPgConnection, user_id: Uuid, pass: &Pass) -> ApiResult<()> {
     let replicated = ReplicatedPass { user_id, pass: pass.clone() };
-    passes::upsert(conn, &replicated).await?;
-    outbox::enqueue(state, conn, To::EveryPeer, &Replicated::Pass(replicated)).await?;
+    let queued = outbox::enqueue(state, conn, To::EveryPeer, &Replicated::Pass(replicated.clone()));
+    // The pass's statements and its outbox row reach PostgreSQL together.
+    futures::try_join!(passes::upsert(conn, &replicated), queued)?;
     Ok(())
 }
 

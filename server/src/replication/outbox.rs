@@ -12,7 +12,8 @@ use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use futures::future::join_all;
+use futures::future::{self, join_all, BoxFuture};
+use futures::FutureExt;
 use passcom_shared::internal::{Replicated, ReplicationBatch, MAX_REPLICATION_BODY};
 use passcom_shared::AirlineCode;
 use uuid::Uuid;
@@ -39,26 +40,33 @@ pub enum To<'a> {
 /// Queues `message` in the caller's transaction. Run that transaction through [`transaction`],
 /// which wakes the worker once it commits; otherwise the message leaves within one
 /// `worker_interval`.
-pub async fn enqueue(
+///
+/// The returned future owns its INSERT and borrows nothing, and PostgreSQL receives it when the
+/// future is first polled: a caller may poll it together with its next statements on the same
+/// connection (one round trip for all, run in the order polled).
+pub fn enqueue(
     state: &AppState,
     conn: &mut AsyncPgConnection,
     to: To<'_>,
     message: &Replicated,
-) -> QueryResult<()> {
+) -> BoxFuture<'static, QueryResult<()>> {
     let federation = &state.federation;
-    let peers: Vec<&str> = match to {
-        To::EveryPeer => federation.peers().iter().map(|p| p.airline.as_str()).collect(),
-        To::Only(airlines) => airlines.iter().filter(|a| *a != federation.own()).map(AirlineCode::as_str).collect(),
+    let peers: Vec<String> = match to {
+        To::EveryPeer => federation.peers().iter().map(|p| p.airline.to_string()).collect(),
+        To::Only(airlines) => airlines.iter().filter(|a| *a != federation.own()).map(ToString::to_string).collect(),
     };
     if peers.is_empty() {
-        return Ok(());
+        return future::ready(Ok(())).boxed();
     }
-    let payload = serde_json::to_value(message).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let payload = match serde_json::to_value(message) {
+        Ok(payload) => payload,
+        Err(e) => return future::ready(Err(diesel::result::Error::SerializationError(Box::new(e)))).boxed(),
+    };
     diesel::insert_into(outbox::table)
-        .values((outbox::peers.eq(peers), outbox::kind.eq(kind(message)), outbox::payload.eq(&payload)))
+        .values((outbox::peers.eq(peers), outbox::kind.eq(kind(message)), outbox::payload.eq(payload)))
         .execute(conn)
-        .await
-        .map(drop)
+        .map(|inserted| inserted.map(drop))
+        .boxed()
 }
 
 /// `conn.transaction(f)`, then a wake-up for the worker once it committed: a row queued in a
