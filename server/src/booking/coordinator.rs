@@ -147,8 +147,12 @@ async fn sell_locally(state: &AppState, booking: &Booking<'_>, pass: &Pass, itin
                 idempotency::claim(conn, booking.user_id, key, booking.id).await?;
             }
             limits::within_seat_cap(conn, booking.user_id, &pass.legs, state.settings.limits.seats_per_flight).await?;
-            participant::take(conn, booking.id, own, &seats, None).await.map_err(|e| e.refusal(own, |i| group[i].0))?;
-            record_pass(state, conn, booking.user_id, pass).await
+            // The seats' UPDATEs and the pass's statements go in one round trip; a refusal rolls
+            // the pass back with the rest.
+            let taken = participant::send_take(conn, booking.id, own, &seats, None);
+            let (taken, recorded) = futures::join!(taken, record_pass(state, conn, booking.user_id, pass));
+            participant::check_taken(conn, &seats, taken).await.map_err(|e| e.refusal(own, |i| group[i].0))?;
+            recorded
         }
         .scope_boxed()
     })

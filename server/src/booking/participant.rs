@@ -3,6 +3,7 @@
 //! a seat moves from `available` to `held` for exactly one booking, and only that booking can
 //! move it on. Every operation is idempotent on the booking id.
 
+use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -172,42 +173,65 @@ pub async fn take(
     legs: &[HoldLeg],
     held_until: Option<DateTime<Utc>>,
 ) -> Result<(), HoldError> {
-    for (index, leg) in legs.iter().enumerate() {
-        let query = TakeSeat {
-            booking_id,
-            held_until,
-            coordinator: coordinator.to_string(),
-            segment_id: leg.segment_id.to_string(),
-            seat: leg.seat.to_string(),
-        };
-        if query.execute(conn).await? == 1 {
-            continue;
-        }
-        // Say why: the flight is cancelled, the seat is taken, or there is no such seat on sale.
-        let upcoming = segments::table
-            .filter(segments::segment_id.eq(leg.segment_id.as_str()))
-            .filter(segments::departs_at.gt(Utc::now()));
-        let cancelled: bool =
-            diesel::select(dsl::exists(upcoming.filter(segments::cancelled_at.is_not_null()))).get_result(conn).await?;
-        if cancelled {
-            return Err(HoldError::Cancelled { index, segment: leg.segment_id.to_string() });
-        }
-        let exists: bool = diesel::select(dsl::exists(
-            seats::table
-                .filter(seats::segment_id.eq(leg.segment_id.as_str()))
-                .filter(seats::seat.eq(leg.seat.as_str()))
-                .filter(dsl::exists(upcoming)),
-        ))
-        .get_result(conn)
-        .await?;
-        let (segment, seat) = (leg.segment_id.to_string(), leg.seat.to_string());
-        return Err(if exists {
-            HoldError::Taken { index, segment, seat }
-        } else {
-            HoldError::NoSuchSeat { index, segment, seat }
-        });
+    let taken = send_take(conn, booking_id, coordinator, legs, held_until).await;
+    check_taken(conn, legs, taken).await
+}
+
+/// The UPDATEs of [`take`], one per seat, owned and borrowing nothing: PostgreSQL receives them
+/// when the future is first polled, so a caller can send its next statements in the same round
+/// trip. Each seat's count of rows taken; [`check_taken`] says whether they are all there.
+pub fn send_take(
+    conn: &mut AsyncPgConnection,
+    booking_id: Uuid,
+    coordinator: &AirlineCode,
+    legs: &[HoldLeg],
+    held_until: Option<DateTime<Utc>>,
+) -> impl Future<Output = QueryResult<Vec<usize>>> + Send + 'static {
+    let updates: Vec<_> = legs
+        .iter()
+        .map(|leg| {
+            let query = TakeSeat {
+                booking_id,
+                held_until,
+                coordinator: coordinator.to_string(),
+                segment_id: leg.segment_id.to_string(),
+                seat: leg.seat.to_string(),
+            };
+            query.execute(conn)
+        })
+        .collect();
+    futures::future::try_join_all(updates)
+}
+
+/// Every seat of [`send_take`] taken, or why the first one that was not could not be.
+pub async fn check_taken(
+    conn: &mut AsyncPgConnection,
+    legs: &[HoldLeg],
+    taken: QueryResult<Vec<usize>>,
+) -> Result<(), HoldError> {
+    let Some(index) = taken?.iter().position(|rows| *rows != 1) else {
+        return Ok(());
+    };
+    let leg = &legs[index];
+    // Say why: the flight is cancelled, the seat is taken, or there is no such seat on sale.
+    let upcoming = segments::table
+        .filter(segments::segment_id.eq(leg.segment_id.as_str()))
+        .filter(segments::departs_at.gt(Utc::now()));
+    let cancelled: bool =
+        diesel::select(dsl::exists(upcoming.filter(segments::cancelled_at.is_not_null()))).get_result(conn).await?;
+    if cancelled {
+        return Err(HoldError::Cancelled { index, segment: leg.segment_id.to_string() });
     }
-    Ok(())
+    let exists: bool = diesel::select(dsl::exists(
+        seats::table
+            .filter(seats::segment_id.eq(leg.segment_id.as_str()))
+            .filter(seats::seat.eq(leg.seat.as_str()))
+            .filter(dsl::exists(upcoming)),
+    ))
+    .get_result(conn)
+    .await?;
+    let (segment, seat) = (leg.segment_id.to_string(), leg.seat.to_string());
+    Err(if exists { HoldError::Taken { index, segment, seat } } else { HoldError::NoSuchSeat { index, segment, seat } })
 }
 
 /// Whether any seat of the booking was taken on behalf of another coordinator than `airline`:
