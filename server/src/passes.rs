@@ -9,6 +9,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures::future::{self, BoxFuture};
 use futures::FutureExt;
 use passcom_shared::api::{Disruption, Money, Pass, PassLeg, PassStatus};
 use passcom_shared::internal::{ReplicatedDisruption, ReplicatedPass};
@@ -165,9 +166,22 @@ impl QueryFragment<Pg> for InsertPass {
 /// Inserts the pass, or moves a stored one forward to the replicated status; never back. Runs
 /// in the caller's transaction. A new pass (the usual case) takes its lock and one INSERT.
 pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -> QueryResult<()> {
+    let inserted = send_insert(conn, replicated).await?;
+    move_forward(conn, replicated, inserted).await
+}
+
+/// The first step of [`upsert`]: the pass's lock and its INSERT, sent in one round trip when the
+/// future is first polled (PostgreSQL runs them in order, and the INSERT, a statement of its
+/// own, takes its snapshot once the lock is ours). Owned and borrowing nothing, so that several
+/// passes go together. True when the pass was new; otherwise [`move_forward`] finishes it.
+pub fn send_insert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -> BoxFuture<'static, QueryResult<bool>> {
     let pass = &replicated.pass;
-    let json = |value: serde_json::Result<serde_json::Value>| {
-        value.map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+    fn json(value: &impl serde::Serialize) -> QueryResult<serde_json::Value> {
+        serde_json::to_value(value).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+    }
+    let (legs, passengers) = match (json(&pass.legs), json(&pass.passengers)) {
+        (Ok(legs), Ok(passengers)) => (legs, passengers),
+        (Err(e), _) | (_, Err(e)) => return future::ready(Err(e)).boxed(),
     };
     let insert = InsertPass {
         pass_id: pass.pass_id,
@@ -177,16 +191,28 @@ pub async fn upsert(conn: &mut AsyncPgConnection, replicated: &ReplicatedPass) -
         created_at: pass.created_at,
         total_cents: pass.total_price.cents,
         currency: pass.total_price.currency.clone(),
-        legs: json(serde_json::to_value(&pass.legs))?,
-        passengers: json(serde_json::to_value(&pass.passengers))?,
+        legs,
+        passengers,
     };
-    // Sent with the lock in one round trip: PostgreSQL runs them in order, and the INSERT, a
-    // statement of its own, takes its snapshot once the lock is ours.
     let lock = LockPass { pass_id: pass.pass_id }.execute(conn);
     // Boxed: the compiler cannot prove the collecting future `Send` for every lifetime otherwise.
     let insert = insert.load::<Uuid>(conn).boxed();
-    let (_, inserted) = futures::try_join!(lock, insert)?;
-    if !inserted.is_empty() {
+    async move {
+        let (_, inserted) = futures::try_join!(lock, insert)?;
+        Ok(!inserted.is_empty())
+    }
+    .boxed()
+}
+
+/// The rest of [`upsert`] for a pass that was already here (`inserted` false): a cancellation
+/// or a disruption moves it forward.
+pub async fn move_forward(
+    conn: &mut AsyncPgConnection,
+    replicated: &ReplicatedPass,
+    inserted: bool,
+) -> QueryResult<()> {
+    let pass = &replicated.pass;
+    if inserted {
         return Ok(());
     }
     if pass.status == PassStatus::Cancelled {

@@ -74,10 +74,12 @@ async fn apply(
     outbox::transaction(state, conn, |conn| {
         async move {
             let (mut applied, mut refused) = (0, 0);
-            for message in &batch.messages {
+            // Passes in a row are stored together; any other message alone (a run of one).
+            for run in batch.messages.chunk_by(|a, b| is_pass(a) && is_pass(b)) {
+                let message = &run[0];
                 let ok = match message {
                     Replicated::Account(account) => accounts::insert_account(conn, account).await?,
-                    Replicated::Pass(pass) => store_pass(state, conn, from, pass).await.map(|()| true)?,
+                    Replicated::Pass(_) => store_passes(state, conn, from, run).await.map(|()| true)?,
                     Replicated::Release { booking_id } => {
                         let freed = participant::release(conn, *booking_id, Some(from)).await?;
                         if freed == 0 && participant::coordinated_by_another(conn, *booking_id, from).await? {
@@ -90,9 +92,9 @@ async fn apply(
                     Replicated::Disruption(disruption) => passes::disrupt(conn, disruption).await.map(|_| true)?,
                 };
                 if ok {
-                    applied += 1;
+                    applied += run.len();
                 } else {
-                    refused += 1;
+                    refused += run.len();
                     tracing::error!(%from, kind = kind(message), "refused a replicated write that conflicts with local data");
                 }
             }
@@ -103,19 +105,34 @@ async fn apply(
     .await
 }
 
-/// Stores a pass from its seller and, where we own one of its legs, sells what we hold for it.
-/// A repeat sells nothing, and a pass that arrives after its seats were freed (it was
-/// cancelled) finds no hold to sell.
-async fn store_pass(
+fn is_pass(message: &Replicated) -> bool {
+    matches!(message, Replicated::Pass(_))
+}
+
+/// Stores passes from their seller, their INSERTs sent in one round trip, and, where we own one
+/// of a pass's legs, sells what we hold for it. A repeat sells nothing, and a pass that arrives
+/// after its seats were freed (it was cancelled) finds no hold to sell.
+async fn store_passes(
     state: &AppState,
     conn: &mut AsyncPgConnection,
     seller: &AirlineCode,
-    pass: &ReplicatedPass,
+    run: &[Replicated],
 ) -> ApiResult<()> {
-    passes::upsert(conn, pass).await?;
+    let run: Vec<&ReplicatedPass> = run
+        .iter()
+        .filter_map(|message| match message {
+            Replicated::Pass(pass) => Some(pass),
+            _ => None,
+        })
+        .collect();
+    let sent: Vec<_> = run.iter().map(|pass| passes::send_insert(conn, pass)).collect();
+    let inserted = futures::future::try_join_all(sent).await?;
     let own = &state.settings.airline;
-    if pass.pass.legs.iter().any(|leg| leg.airline == *own) {
-        owners::finish_here(state, conn, pass.pass.pass_id, FinishAction::Commit, Some(seller)).await?;
+    for (pass, inserted) in run.into_iter().zip(inserted) {
+        passes::move_forward(conn, pass, inserted).await?;
+        if pass.pass.legs.iter().any(|leg| leg.airline == *own) {
+            owners::finish_here(state, conn, pass.pass.pass_id, FinishAction::Commit, Some(seller)).await?;
+        }
     }
     Ok(())
 }
