@@ -39,6 +39,6 @@ pub struct AppState {
     pub cities: TtlMap<Arc<Vec<String>>>,
     /// Pinged once a transaction that queued outbox rows has committed.
     pub outbox_wake: Notify,
-    /// The highest event `seq`, published by the event sequencer to the open event streams.
+    /// The id after every finished event, published by the events' round to the open streams.
     pub events_top: watch::Sender<i64>,
 }

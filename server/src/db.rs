@@ -78,6 +78,18 @@ macro_rules! text_enum {
 }
 pub(crate) use text_enum;
 
+/// Takes the transaction-long lock `key` if no other connection holds it: one round of a worker
+/// at a time across an airline's replicas. A worker that calls peers uses this rather than
+/// locking rows (`FOR UPDATE`): a row lock gives the transaction an id, and a transaction with an
+/// id held across a peer's call would hold back the horizon of every event stream for as long
+/// as the peer takes (see `operations::events`).
+pub async fn try_round_lock(conn: &mut AsyncPgConnection, key: i64) -> diesel::QueryResult<bool> {
+    use diesel_async::RunQueryDsl;
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!("pg_try_advisory_xact_lock({key})")))
+        .get_result(conn)
+        .await
+}
+
 pub fn build_pool(database_url: &str, size: usize) -> anyhow::Result<DbPool> {
     let mut config = ManagerConfig::default();
     // No test query on every checkout (a round trip each time): the pool already drops a

@@ -117,7 +117,6 @@ diesel::table! {
 diesel::table! {
     events (id) {
         id -> Int8,
-        seq -> Nullable<Int8>,
         audience -> Text,
         user_id -> Nullable<Uuid>,
         kind -> Text,

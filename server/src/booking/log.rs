@@ -134,9 +134,9 @@ pub struct Unfinished {
     pub owners: Vec<AirlineCode>,
 }
 
-/// Claims up to `limit` decided, unfinished bookings last touched before `before`, oldest
-/// first; skips rows another replica holds. Must run in a transaction, which keeps the claim.
-pub async fn claim_unfinished(
+/// Up to `limit` decided, unfinished bookings last touched before `before`, oldest first. The
+/// caller keeps other replicas away with a round lock.
+pub async fn unfinished(
     conn: &mut AsyncPgConnection,
     before: chrono::DateTime<Utc>,
     limit: i64,
@@ -148,8 +148,6 @@ pub async fn claim_unfinished(
         .order(bookings::created_at)
         .limit(limit)
         .select((bookings::booking_id, bookings::state, bookings::legs))
-        .for_update()
-        .skip_locked()
         .load(conn)
         .await?;
     due.into_iter()

@@ -32,6 +32,8 @@ use crate::app::AppState;
 /// A decided booking is left to its live request this long before recovery takes it over.
 const GRACE: chrono::Duration = chrono::Duration::seconds(2);
 const BATCH: i64 = 20;
+/// Any fixed number shared by the replicas of one airline: one round of finishing at a time.
+const RECOVERY_LOCK: i64 = 0x5041_5353_5245_4356;
 
 pub async fn run(state: actix_web::web::Data<AppState>) {
     loop {
@@ -64,14 +66,22 @@ async fn drive_decided(state: &AppState) -> anyhow::Result<()> {
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, anyhow::Error, _>(|conn| {
         async move {
-            for booking in log::claim_unfinished(conn, Utc::now() - GRACE, BATCH).await? {
+            if !crate::db::try_round_lock(conn, RECOVERY_LOCK).await? {
+                return Ok(());
+            }
+            let mut finished = Vec::new();
+            for booking in log::unfinished(conn, Utc::now() - GRACE, BATCH).await? {
                 let action =
                     if booking.state == BookingState::Committed { FinishAction::Commit } else { FinishAction::Abort };
                 let (booking_id, request_id) = (booking.booking_id, format!("recovery-{}", booking.booking_id));
                 if owners::finish_everywhere(state, &request_id, booking_id, &booking.owners, action).await {
                     tracing::info!(%booking_id, action = action.as_str(), "recovery finished a booking");
-                    log::mark_finished(conn, &[booking_id]).await?;
+                    finished.push(booking_id);
                 }
+            }
+            // Written after the owners' calls: the transaction gets an id only now.
+            if !finished.is_empty() {
+                log::mark_finished(conn, &finished).await?;
             }
             Ok(())
         }

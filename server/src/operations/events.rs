@@ -2,18 +2,22 @@
 //! (`/api/v1/passes/events`).
 //!
 //! Every event row is written in the transaction of the change it tells about: sales and
-//! freed seats by a trigger on `seats`, pass changes by a trigger on `passes`, schedule changes
-//! here. Row ids follow INSERT order, not commit order, so a reader going by id could step past
-//! a row that commits late. The sequencer gives committed rows a `seq` in id order, one round
-//! at a time under an advisory lock (safe with several replicas on one database), so a reader
-//! that has seen `seq` n has seen everything below it. The same round raises the
-//! low-availability alert of every segment its sales or cancellations touched.
+//! freed seats by a trigger on `seats` (one row per pass and segment, however many seats),
+//! pass changes by a trigger on `passes`, schedule changes here. Each row carries its
+//! transaction's id (`tx`). Row ids follow INSERT order, not commit order, so a reader going by
+//! id could step past a row that commits late; a reader here takes only the events of
+//! transactions older than every one still running (`pg_snapshot_xmin` of its own snapshot),
+//! which are all finished and can never be joined by another, in `(tx, id)` order. An event's
+//! public id, its [`Position`], is that order in one number. Nothing is written a second time
+//! to order events. A round a few times a second tells the streams how far events go, and
+//! raises the low-availability alert of every segment the sales or cancellations since the last
+//! round touched.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use passcom_shared::airline::{AirlineEvent, AirlineEventKind, PassEvent};
@@ -24,21 +28,46 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::passes::StoredStatus;
 
-/// Any fixed number shared by the replicas of one airline: one sequencer round at a time.
-const SEQUENCER_LOCK: i64 = 0x5041_5353_4556_5453;
-const ROUND: i64 = 1000;
-/// How often the sequencer looks for new rows (it also tells the streams what it found).
+/// Any fixed number shared by the replicas of one airline: one alert round at a time.
+const ALERTS_LOCK: i64 = 0x5041_5353_4556_5453;
+/// How often the round looks for new events (it also tells the streams what it found).
 const INTERVAL: Duration = Duration::from_millis(100);
 const IDLE_INTERVAL: Duration = Duration::from_millis(400);
-/// Set for the sequencer's transaction. ANALYZE samples `events` at any moment, and a sample
-/// taken during a burst says that a large share of the rows are unsequenced; the planner then
-/// reads the whole table, which grows with history, for the few rows a round wants (53 ms a
-/// probe at 430,000 events). The rows a round wants are always few and always in the
-/// `events_unsequenced` index, and every other statement of the round goes by id, so no plan
-/// needs a sequential scan.
-const SEARCH_BY_INDEX: &str = "SET LOCAL enable_seqscan = off";
 /// At most this many events per answer to a stream.
 const PAGE: i64 = 500;
+
+/// Where an event stands in the order of events: its transaction's id, and its place among
+/// the events of that transaction a feed shows (from 1). As one number, `tx << 24 | place`, it
+/// is the event's public id (SSE `id`, `Last-Event-ID`). A transaction id fits in 39 bits for
+/// 2^39 transactions (17 years at 1,000 a second), and the migration keeps a transaction's
+/// events under 2^24.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    tx: i64,
+    place: i64,
+}
+
+impl Position {
+    const PLACE_BITS: u32 = 24;
+    const LAST_PLACE: i64 = (1 << Self::PLACE_BITS) - 1;
+
+    /// Before every event.
+    pub const START: Position = Position { tx: 0, place: 0 };
+
+    /// After every event of transaction `tx`.
+    fn after_all_of(tx: i64) -> Position {
+        Position { tx, place: Self::LAST_PLACE }
+    }
+
+    /// The position a public id names; `None` if no event could have it.
+    pub fn from_id(id: i64) -> Option<Position> {
+        (id >= 0).then_some(Position { tx: id >> Self::PLACE_BITS, place: id & Self::LAST_PLACE })
+    }
+
+    pub fn id(self) -> i64 {
+        self.tx << Self::PLACE_BITS | self.place
+    }
+}
 
 pub const fn kind_word(kind: AirlineEventKind) -> &'static str {
     match kind {
@@ -77,136 +106,98 @@ pub async fn schedule_changed(
     .map(drop)
 }
 
-/// Sequences events until the server stops, and tells the streams the highest `seq`.
+/// Follows the events until the server stops: tells the streams how far they go, and raises
+/// the alerts the new sales and cancellations call for.
 pub async fn run(state: actix_web::web::Data<AppState>) {
     // Quick while events flow, slower while none do: an idle server should cost next to
     // nothing, and the first event after a quiet spell still reaches streams within IDLE_INTERVAL.
     let mut pause = INTERVAL;
+    let mut seen = Position::START;
     loop {
-        match sequence(&state).await {
-            Ok((assigned, top)) => {
-                state.events_top.send_if_modified(|seen| std::mem::replace(seen, top) != top);
-                // A full round left more behind. Otherwise the next waits its turn: a round
-                // costs a transaction whether it finds three events or three hundred.
-                if assigned >= ROUND as usize {
-                    continue;
-                }
-                if assigned > 0 {
+        match round(&state, seen).await {
+            Ok(top) => {
+                if top > seen {
                     pause = INTERVAL;
                 }
+                seen = top;
+                state.events_top.send_if_modified(|told| std::mem::replace(told, top.id()) != top.id());
             }
-            Err(e) => tracing::warn!(error = %e, "event sequencer round failed"),
+            Err(e) => tracing::warn!(error = %e, "event round failed"),
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(IDLE_INTERVAL);
     }
 }
 
-#[derive(QueryableByName)]
-struct Sequenced {
-    #[diesel(sql_type = Nullable<Text>)]
-    segment_id: Option<String>,
-}
-
-#[derive(QueryableByName)]
-struct Probe {
-    #[diesel(sql_type = Bool)]
-    pending: bool,
-    #[diesel(sql_type = BigInt)]
-    top: i64,
+/// One round: how far the finished events go and, if that moved past `seen`, the alerts.
+async fn round(state: &AppState, seen: Position) -> anyhow::Result<Position> {
+    let mut conn = state.pool.get().await?;
+    let top = top(&mut conn).await?;
+    if top > seen {
+        alert_round(&mut conn).await?;
+    }
+    Ok(top)
 }
 
 #[derive(QueryableByName)]
 struct Top {
     #[diesel(sql_type = BigInt)]
-    top: i64,
+    tx: i64,
 }
 
-/// One round: returns the rows sequenced (0 when another replica holds the lock) and the
-/// highest `seq`.
-async fn sequence(state: &AppState) -> anyhow::Result<(usize, i64)> {
-    let mut conn = state.pool.get().await?;
-    // Most rounds of a quiet server find nothing: one statement says so (and reads the top,
-    // which another replica may have raised), instead of a transaction of five. It asks for the
-    // first unsequenced id, not whether one exists: the planner answers EXISTS with a scan of
-    // the whole table whenever its statistics caught a backlog (see [`SEARCH_BY_INDEX`]).
-    let probe: Probe = diesel::sql_query(
-        "SELECT (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT 1) IS NOT NULL AS pending,
-                coalesce((SELECT max(seq) FROM events), 0) AS top",
+/// After every event of every finished transaction: where a stream that starts now begins.
+pub async fn top(conn: &mut AsyncPgConnection) -> QueryResult<Position> {
+    let top: Top = diesel::sql_query(
+        "SELECT coalesce((SELECT tx FROM events WHERE tx < pg_snapshot_xmin(pg_current_snapshot())
+                           ORDER BY tx DESC LIMIT 1), '0')::text::bigint AS tx",
     )
-    .get_result(&mut conn)
+    .get_result(conn)
     .await?;
-    if !probe.pending {
-        return Ok((0, probe.top));
-    }
-    let assigned = conn
-        .transaction::<_, diesel::result::Error, _>(|conn| {
-            async move {
-                let locked: bool =
-                    diesel::select(diesel::dsl::sql::<Bool>(&format!("pg_try_advisory_xact_lock({SEQUENCER_LOCK})")))
-                        .get_result(conn)
-                        .await?;
-                if !locked {
-                    return Ok(0);
-                }
-                diesel::sql_query(SEARCH_BY_INDEX).execute(conn).await?;
-                merge_seat_events(conn).await?;
-                // The round's ids, read once, drive the UPDATE one index probe each. Joined as a
-                // CTE of rows instead, with the planner expecting one row, it probed the whole
-                // list for every row: rounds of 78 events took 75-370 ms under load.
-                let rows: Vec<Sequenced> = diesel::sql_query(
-                    "WITH next AS (SELECT ARRAY(SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT $1) AS ids),
-                          base AS (SELECT coalesce(max(seq), 0) AS b FROM events)
-                     UPDATE events e SET seq = base.b + x.n
-                       FROM next, base, unnest(next.ids) WITH ORDINALITY AS x(id, n)
-                      WHERE e.id = x.id
-                     RETURNING CASE WHEN e.kind IN ('sale', 'cancellation') THEN e.segment_id END AS segment_id",
-                )
-                .bind::<BigInt, _>(ROUND)
-                .load(conn)
-                .await?;
-                let mut touched: Vec<String> = rows.iter().filter_map(|r| r.segment_id.clone()).collect();
-                touched.sort();
-                touched.dedup();
-                if !touched.is_empty() {
-                    raise_alerts(conn, &touched).await?;
-                }
-                Ok(rows.len())
-            }
-            .scope_boxed()
-        })
-        .await?;
-    let top: Top = diesel::sql_query("SELECT coalesce(max(seq), 0) AS top FROM events").get_result(&mut conn).await?;
-    Ok((assigned, top.top))
+    Ok(Position::after_all_of(top.tx))
 }
 
-/// Makes one event of the seat events one transaction wrote for one pass and segment: the
-/// trigger writes a row per seat (a party's seats, or every seat a cancellation frees). A
-/// transaction's rows are all committed together, so a round sees all of them or none. The
-/// kept rows are updated from arrays, one index probe each, for the reason given in
-/// [`sequence`].
-async fn merge_seat_events(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
-    diesel::sql_query(
-        "WITH dup AS MATERIALIZED (
-             SELECT min(id) AS keep, array_agg(id ORDER BY id) AS ids, sum(seats) AS seats,
-                    sum(cents) AS cents
-               FROM events WHERE seq IS NULL AND kind IN ('sale', 'cancellation')
-              GROUP BY xmin::text, kind, segment_id, pass_id HAVING count(*) > 1),
-         gone AS (DELETE FROM events e
-                   WHERE e.id = ANY (ARRAY(SELECT unnest(ids[2:]) FROM dup)) RETURNING e.id),
-         merged AS (SELECT array_agg(keep) AS keep, array_agg(seats) AS seats, array_agg(cents) AS cents
-                      FROM dup)
-         UPDATE events e SET seats = x.seats, cents = x.cents
-           FROM merged, unnest(merged.keep, merged.seats, merged.cents) AS x(id, seats, cents)
-          WHERE e.id = x.id",
-    )
-    .execute(conn)
+#[derive(QueryableByName)]
+struct Touched {
+    #[diesel(sql_type = Text)]
+    segment_id: String,
+}
+
+/// The segments sold or freed in the transactions finished since the last round, and their
+/// alerts. One round at a time (replicas share the database), each starting where the last
+/// stopped, so that no two rounds count the same sale and none is missed.
+async fn alert_round(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        async move {
+            let locked = crate::db::try_round_lock(conn, ALERTS_LOCK).await?;
+            if !locked {
+                return Ok(());
+            }
+            // The watermark moves to this statement's own horizon: every transaction below it
+            // is finished, and the statement sees all of them.
+            let touched: Vec<Touched> = diesel::sql_query(
+                "WITH mark AS (SELECT tx FROM event_watermark),
+                      horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS tx),
+                      moved AS (UPDATE event_watermark w SET tx = horizon.tx FROM horizon WHERE horizon.tx > w.tx)
+                 SELECT DISTINCT e.segment_id FROM events e, mark, horizon
+                  WHERE e.tx >= mark.tx AND e.tx < horizon.tx AND e.kind IN ('sale', 'cancellation')
+                    AND e.segment_id IS NOT NULL",
+            )
+            .load(conn)
+            .await?;
+            let touched: Vec<String> = touched.into_iter().map(|t| t.segment_id).collect();
+            if !touched.is_empty() {
+                raise_alerts(conn, &touched).await?;
+            }
+            Ok(())
+        }
+        .scope_boxed()
+    })
     .await
 }
 
 /// Raises the alert of every listed segment with fewer than 10 % of its seats unsold, once,
-/// and lowers it when it goes back over (so it can be raised again). Run by the sequencer
-/// alone, on committed sales, so no two sales can both miss the crossing.
+/// and lowers it when it goes back over (so it can be raised again). Run by one alert round at
+/// a time, on finished sales, so no two sales can both miss the crossing.
 async fn raise_alerts(conn: &mut AsyncPgConnection, segments: &[String]) -> QueryResult<usize> {
     diesel::sql_query(
         "WITH counts AS (
@@ -232,7 +223,9 @@ async fn raise_alerts(conn: &mut AsyncPgConnection, segments: &[String]) -> Quer
 #[derive(QueryableByName)]
 struct EventRow {
     #[diesel(sql_type = BigInt)]
-    seq: i64,
+    tx: i64,
+    #[diesel(sql_type = BigInt)]
+    place: i64,
     #[diesel(sql_type = Text)]
     kind: String,
     #[diesel(sql_type = Nullable<Text>)]
@@ -251,15 +244,30 @@ struct EventRow {
     created_at: DateTime<Utc>,
 }
 
-/// The airline's events after `after`, in order.
-pub async fn airline_after(conn: &mut AsyncPgConnection, after: i64) -> QueryResult<Vec<AirlineEvent>> {
-    let rows: Vec<EventRow> = diesel::sql_query(
-        "SELECT e.seq, e.kind, e.segment_id, e.pass_id, e.seats::bigint AS seats, e.cents, g.currency, e.detail,
-                e.created_at
-           FROM events e LEFT JOIN segments g ON g.segment_id = e.segment_id
-          WHERE e.seq > $1 AND e.audience = 'airline' ORDER BY e.seq LIMIT $2",
+/// A feed's events (those matching `feed`, with `columns`) from the first event of the
+/// transaction `$1`, in order, with their positions. Only finished transactions, each read from
+/// its first event, so a place is the same on every read; the index on `(tx, id)` gives them in
+/// order and the caller's LIMIT stops the scan, skipping at most the events of `$1`.
+fn in_order(feed: &str, columns: &str) -> String {
+    format!(
+        "SELECT e.tx::text::bigint AS tx, row_number() OVER (PARTITION BY e.tx ORDER BY e.id) AS place, {columns}
+           FROM events e
+          WHERE e.tx >= $1::text::xid8 AND e.tx < pg_snapshot_xmin(pg_current_snapshot()) AND {feed}
+          ORDER BY e.tx, e.id"
     )
-    .bind::<BigInt, _>(after)
+}
+
+/// The airline's events after `after`, in order.
+pub async fn airline_after(conn: &mut AsyncPgConnection, after: Position) -> QueryResult<Vec<AirlineEvent>> {
+    let rows: Vec<EventRow> = diesel::sql_query(format!(
+        "SELECT e.tx, e.place, e.kind, e.segment_id, e.pass_id, e.seats::bigint AS seats, e.cents, g.currency,
+                e.detail, e.created_at
+           FROM ({}) e LEFT JOIN segments g ON g.segment_id = e.segment_id
+          WHERE e.tx > $1 OR e.place > $2 ORDER BY e.tx, e.place LIMIT $3",
+        in_order("e.audience = 'airline'", "e.kind, e.segment_id, e.pass_id, e.seats, e.cents, e.detail, e.created_at")
+    ))
+    .bind::<BigInt, _>(after.tx)
+    .bind::<BigInt, _>(after.place)
     .bind::<BigInt, _>(PAGE)
     .load(conn)
     .await?;
@@ -267,7 +275,7 @@ pub async fn airline_after(conn: &mut AsyncPgConnection, after: i64) -> QueryRes
         .into_iter()
         .filter_map(|row| {
             Some(AirlineEvent {
-                id: row.seq,
+                id: Position { tx: row.tx, place: row.place }.id(),
                 kind: parse_kind(&row.kind)?,
                 at: row.created_at,
                 segment_id: row.segment_id.and_then(|id| SegmentId::parse(&id).ok()),
@@ -280,22 +288,46 @@ pub async fn airline_after(conn: &mut AsyncPgConnection, after: i64) -> QueryRes
         .collect())
 }
 
+#[derive(QueryableByName)]
+struct PassEventRow {
+    #[diesel(sql_type = BigInt)]
+    tx: i64,
+    #[diesel(sql_type = BigInt)]
+    place: i64,
+    #[diesel(sql_type = Text)]
+    kind: StoredStatus,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pass_id: Option<Uuid>,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+}
+
 /// The user's pass events after `after`, in order.
-pub async fn passenger_after(conn: &mut AsyncPgConnection, user_id: Uuid, after: i64) -> QueryResult<Vec<PassEvent>> {
-    use crate::schema::events;
-    type Row = (Option<i64>, StoredStatus, Option<Uuid>, DateTime<Utc>);
-    let rows: Vec<Row> = events::table
-        .filter(events::user_id.eq(user_id))
-        .filter(events::seq.gt(after))
-        .order(events::seq)
-        .limit(PAGE)
-        .select((events::seq, events::kind, events::pass_id, events::created_at))
-        .load(conn)
-        .await?;
+pub async fn passenger_after(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    after: Position,
+) -> QueryResult<Vec<PassEvent>> {
+    let rows: Vec<PassEventRow> = diesel::sql_query(format!(
+        "SELECT e.tx, e.place, e.kind, e.pass_id, e.created_at FROM ({}) e
+          WHERE e.tx > $1 OR e.place > $2 ORDER BY e.tx, e.place LIMIT $3",
+        in_order("e.user_id = $4", "e.kind, e.pass_id, e.created_at")
+    ))
+    .bind::<BigInt, _>(after.tx)
+    .bind::<BigInt, _>(after.place)
+    .bind::<BigInt, _>(PAGE)
+    .bind::<SqlUuid, _>(user_id)
+    .load(conn)
+    .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(seq, status, pass_id, at)| {
-            Some(PassEvent { id: seq?, pass_id: pass_id?, status: PassStatus::from(status), at })
+        .filter_map(|row| {
+            Some(PassEvent {
+                id: Position { tx: row.tx, place: row.place }.id(),
+                pass_id: row.pass_id?,
+                status: PassStatus::from(row.kind),
+                at: row.created_at,
+            })
         })
         .collect())
 }

@@ -86,6 +86,8 @@ where
 }
 
 const BATCH: i64 = 200;
+/// Any fixed number shared by the replicas of one airline: one delivery round at a time.
+const DELIVERY_LOCK: i64 = 0x5041_5353_4f55_5442;
 /// Each call to a peer carries at most this much, well under what the peer accepts.
 const CALL_BYTES: usize = MAX_REPLICATION_BODY / 2;
 
@@ -108,20 +110,21 @@ pub async fn run(state: actix_web::web::Data<AppState>) {
 /// `(id, peers still to receive it, payload)`
 type Row = (i64, Vec<String>, serde_json::Value);
 
-/// One round: claims due rows, sends each peer its messages (all peers in parallel), then
+/// One round (one replica at a time): reads due rows, sends each peer its messages (all peers in parallel), then
 /// deletes the rows every peer has acknowledged and, for the others, keeps only the peers still
 /// missing and backs off. Returns the rows claimed.
 pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, anyhow::Error, _>(|conn| {
         async move {
+            if !crate::db::try_round_lock(conn, DELIVERY_LOCK).await? {
+                return Ok(0);
+            }
             let due: Vec<Row> = outbox::table
                 .filter(outbox::next_attempt_at.le(Utc::now()))
                 .order(outbox::id)
                 .limit(BATCH)
                 .select((outbox::id, outbox::peers, outbox::payload))
-                .for_update()
-                .skip_locked()
                 .load(conn)
                 .await?;
             let mut by_peer: BTreeMap<&str, Vec<(i64, &serde_json::Value)>> = BTreeMap::new();

@@ -1,6 +1,6 @@
 //! Server-Sent Events: `/api/v1/airline/events` (staff) and `/api/v1/passes/events` (a
-//! passenger's own passes). Both read the events table, after the `seq` the client last saw
-//! (`Last-Event-ID`), or from now on; the event sequencer says when there is more.
+//! passenger's own passes). Both read the events table, after the event the client last saw
+//! (`Last-Event-ID`), or from now on; the events' round says when there is more.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -8,7 +8,6 @@ use std::time::Duration;
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel_async::RunQueryDsl;
 use passcom_shared::airline::{AirlineEvent, PassEvent};
 use passcom_shared::{Code, Problem};
 use tokio::sync::watch;
@@ -17,7 +16,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::auth::{Passenger, Staff};
 use crate::error::{ApiError, ApiResult};
-use crate::operations::events;
+use crate::operations::events::{self, Position};
 
 /// A comment this often keeps proxies from closing a quiet stream, and finds clients gone.
 const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -63,21 +62,16 @@ enum Feed {
     Passenger(Uuid),
 }
 
-/// The `seq` to send events after: the client's `Last-Event-ID`, or the latest one (from now on).
+/// The event to send events after: the client's `Last-Event-ID`, or the last finished one (from
+/// now on).
 async fn start(state: &AppState, req: &HttpRequest) -> ApiResult<i64> {
     if let Some(value) = req.headers().get("last-event-id") {
         let last = value.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok()).filter(|n| *n >= 0);
         return last
             .ok_or_else(|| ApiError::new(Code::InvalidHeader, "`Last-Event-ID` must be an event id (a number)"));
     }
-    #[derive(diesel::QueryableByName)]
-    struct Top {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        top: i64,
-    }
     let mut conn = state.pool.get().await?;
-    let top: Top = diesel::sql_query("SELECT coalesce(max(seq), 0) AS top FROM events").get_result(&mut conn).await?;
-    Ok(top.top)
+    Ok(events::top(&mut conn).await?.id())
 }
 
 fn frame(id: i64, event: &str, data: &impl serde::Serialize) -> String {
@@ -89,6 +83,7 @@ fn frame(id: i64, event: &str, data: &impl serde::Serialize) -> String {
 /// The frames of the events after `after`, and the last id they cover.
 async fn next_frames(state: &AppState, feed: &Feed, after: i64) -> anyhow::Result<(String, Option<i64>)> {
     let mut conn = state.pool.get().await?;
+    let after = Position::from_id(after).unwrap_or(Position::START);
     Ok(match feed {
         Feed::Airline => {
             let list = events::airline_after(&mut conn, after).await?;

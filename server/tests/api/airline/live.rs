@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use diesel_async::SimpleAsyncConnection;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -75,13 +76,51 @@ async fn the_staff_stream_receives_a_sale_within_a_second_and_replays_from_last_
     assert_eq!(missed[2].data["pass_id"].as_str(), Some(pass));
     assert!(stream_b.next(Duration::from_millis(300)).await.is_none(), "b's staff hear nothing of a's flights");
 
-    // A party's seats are one sale: the sequencer merges the row each seat's trigger wrote.
+    // A party's seats are one sale: each seat's trigger adds to the row the first one wrote.
     let party = sell(&client, &a, &token, &id, &seats(12, 3)).await;
     let merged = replay.drain(Duration::from_millis(1500)).await;
     let sales: Vec<_> =
         merged.iter().map(|e| (e.event.as_str(), e.data["pass_id"].as_str(), e.data["seats"].as_i64())).collect();
     assert_eq!(sales, [("sale", Some(party[0].as_str()), Some(3))], "{merged:?}");
     assert_eq!(merged[0].data["amount"]["amount"], "270.00", "three seats at 90.00");
+}
+
+/// Streams read only the events of finished transactions, in their transactions' order: an
+/// event whose transaction began first and commits last is neither lost nor sent after the
+/// events behind it.
+#[tokio::test]
+async fn an_event_whose_transaction_commits_late_is_neither_lost_nor_sent_out_of_order() {
+    let fed = TestFederation::start(Options::empty()).await;
+    let client = fed.client();
+    let a = fed.url("a");
+    let staff = staff_token(&client, &fed.app("a").db, "a", &a).await;
+    let id = publish_one(&client, &a, &staff, new_segment("EV3", "Lages", "Itajai", t0(), "80.00", 5)).await;
+    let mut stream = Sse::open(&format!("{a}/api/v1/airline/events"), &staff, None).await;
+    assert!(stream.drain(Duration::from_millis(500)).await.iter().all(|e| e.event == "segment_published"));
+
+    let mut slow = fed.app("a").db.conn().await;
+    let detail = r#"{"price": {"amount": "85.00", "currency": "BRL"}}"#;
+    slow.batch_execute(&format!(
+        "BEGIN; INSERT INTO events (audience, kind, segment_id, detail) VALUES ('airline', 'price_changed', '{id}', '{detail}')"
+    ))
+    .await
+    .unwrap();
+    let token = client.passenger(&a).await;
+    assert_eq!(client.book(&a, &token, &[("a", &id, "1A")]).await.status, 201);
+    assert!(
+        stream.next(Duration::from_millis(1500)).await.is_none(),
+        "the sale waits for the transaction that began before it"
+    );
+    slow.batch_execute("COMMIT").await.unwrap();
+    let got = stream.drain(Duration::from_millis(1500)).await;
+    let kinds: Vec<&str> = got.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(kinds, ["price_changed", "sale"], "{got:?}");
+    assert!(got[0].id < got[1].id);
+
+    let mut resumed = Sse::open(&format!("{a}/api/v1/airline/events"), &staff, Some(got[0].id)).await;
+    let after_first: Vec<String> =
+        resumed.drain(Duration::from_millis(800)).await.into_iter().map(|e| e.event).collect();
+    assert_eq!(after_first, ["sale"], "resuming after the late event sends only what followed it");
 }
 
 #[tokio::test]
