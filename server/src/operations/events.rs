@@ -157,6 +157,14 @@ pub async fn top(conn: &mut AsyncPgConnection) -> QueryResult<Position> {
 }
 
 #[derive(QueryableByName)]
+struct Span {
+    #[diesel(sql_type = BigInt)]
+    mark: i64,
+    #[diesel(sql_type = BigInt)]
+    horizon: i64,
+}
+
+#[derive(QueryableByName)]
 struct Touched {
     #[diesel(sql_type = Text)]
     segment_id: String,
@@ -172,18 +180,31 @@ async fn alert_round(conn: &mut AsyncPgConnection) -> QueryResult<()> {
             if !locked {
                 return Ok(());
             }
-            // The watermark moves to this statement's own horizon: every transaction below it
-            // is finished, and the statement sees all of them.
-            let touched: Vec<Touched> = diesel::sql_query(
-                "WITH mark AS (SELECT tx FROM event_watermark),
-                      horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS tx),
-                      moved AS (UPDATE event_watermark w SET tx = horizon.tx FROM horizon WHERE horizon.tx > w.tx)
-                 SELECT DISTINCT e.segment_id FROM events e, mark, horizon
-                  WHERE e.tx >= mark.tx AND e.tx < horizon.tx AND e.kind IN ('sale', 'cancellation')
-                    AND e.segment_id IS NOT NULL",
+            // From the last round's horizon to this one's: every transaction below a horizon
+            // was finished when it was read, so the next statement sees all of them. Read
+            // first and bound as values, so that the scan is a range of the `(tx, id)` index.
+            let span: Span = diesel::sql_query(
+                "SELECT tx::text::bigint AS mark, pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+                   FROM event_watermark",
             )
+            .get_result(conn)
+            .await?;
+            if span.horizon <= span.mark {
+                return Ok(());
+            }
+            let touched: Vec<Touched> = diesel::sql_query(
+                "SELECT DISTINCT segment_id FROM events
+                  WHERE tx >= $1::text::xid8 AND tx < $2::text::xid8 AND kind IN ('sale', 'cancellation')
+                    AND segment_id IS NOT NULL",
+            )
+            .bind::<BigInt, _>(span.mark)
+            .bind::<BigInt, _>(span.horizon)
             .load(conn)
             .await?;
+            diesel::sql_query("UPDATE event_watermark SET tx = $1::text::xid8")
+                .bind::<BigInt, _>(span.horizon)
+                .execute(conn)
+                .await?;
             let touched: Vec<String> = touched.into_iter().map(|t| t.segment_id).collect();
             if !touched.is_empty() {
                 raise_alerts(conn, &touched).await?;
