@@ -132,7 +132,7 @@ function follow(current, list, status) {
     while (!controller.signal.aborted) {
       try {
         const headers = { Authorization: `Bearer ${current.token}`, Accept: 'text/event-stream' };
-        if (lastId !== null) headers['Last-Event-ID'] = String(lastId);
+        if (lastId !== null) headers['Last-Event-ID'] = lastId;
         const response = await fetch('/api/v1/airline/events', { headers, signal: controller.signal, cache: 'no-store', credentials: 'omit' });
         if (response.status === 401 || response.status === 403) {
           staffSession.clear();
@@ -169,7 +169,8 @@ async function readFrames(body, onFrame) {
     while ((end = buffer.indexOf('\n\n')) >= 0) {
       const frame = { id: null, event: null, data: null };
       for (const line of buffer.slice(0, end).split('\n')) {
-        if (line.startsWith('id: ')) frame.id = Number(line.slice(4));
+        // Kept as the text sent: an id can be larger than a JavaScript number holds exactly.
+        if (line.startsWith('id: ')) frame.id = line.slice(4);
         else if (line.startsWith('event: ')) frame.event = line.slice(7);
         else if (line.startsWith('data: ')) {
           try { frame.data = JSON.parse(line.slice(6)); } catch { frame.data = null; }
