@@ -352,3 +352,28 @@ pub async fn passenger_after(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Position;
+
+    #[test]
+    fn an_id_names_its_position_and_orders_as_positions_do() {
+        let positions = [
+            Position::START,
+            Position { tx: 1, place: 1 },
+            Position { tx: 1, place: Position::LAST_PLACE },
+            Position { tx: 2, place: 1 },
+            Position { tx: 784_623, place: 3 },
+            Position::after_all_of(784_623),
+            Position { tx: (1 << 39) - 1, place: 1 },
+        ];
+        for pair in positions.windows(2) {
+            assert!(pair[0] < pair[1] && pair[0].id() < pair[1].id(), "{pair:?}");
+        }
+        for position in positions {
+            assert_eq!(Position::from_id(position.id()), Some(position));
+        }
+        assert_eq!(Position::from_id(-1), None);
+    }
+}
