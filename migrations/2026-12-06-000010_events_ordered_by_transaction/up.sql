@@ -5,11 +5,12 @@
 -- transactions older than every running one (`pg_snapshot_xmin`), which are all finished, so a
 -- transaction that commits late can never land behind what a reader has already seen.
 ALTER TABLE events ADD COLUMN tx xid8;
--- Earlier events keep their order, before every new one, as one old transaction whose events a
--- reader numbers from 1 (at most 2^24 of them: the oldest beyond that are dropped). The
--- sequencer merged each transaction's seat events; events of one pass and segment from
--- different transactions, if any, are merged here for the index below.
-DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC OFFSET 16777214 LIMIT 1);
+-- Earlier events keep their order, before every new one, as one old transaction: a reader
+-- places an event by its row id within its transaction, and the old transaction's must span
+-- fewer than 2^24 ids (older events are dropped). The sequencer merged each transaction's seat
+-- events; events of one pass and segment from different transactions, if any, are merged here
+-- for the index below.
+DELETE FROM events WHERE id < (SELECT max(id) FROM events) - 16777214;
 WITH dup AS MATERIALIZED (
          SELECT min(id) AS keep, array_agg(id) AS ids, sum(seats) AS seats, sum(cents) AS cents
            FROM events WHERE kind IN ('sale', 'cancellation')

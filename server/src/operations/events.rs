@@ -36,11 +36,13 @@ const IDLE_INTERVAL: Duration = Duration::from_millis(400);
 /// At most this many events per answer to a stream.
 const PAGE: i64 = 500;
 
-/// Where an event stands in the order of events: its transaction's id, and its place among
-/// the events of that transaction a feed shows (from 1). As one number, `tx << 24 | place`, it
-/// is the event's public id (SSE `id`, `Last-Event-ID`). A transaction id fits in 39 bits for
-/// 2^39 transactions (17 years at 1,000 a second), and the migration keeps a transaction's
-/// events under 2^24.
+/// Where an event stands in the order of events: its transaction's id, and its place in that
+/// transaction, 1 + its row id less the transaction's first (row ids grow within a
+/// transaction). As one number, `tx << 24 | place`, it is the event's public id (SSE `id`,
+/// `Last-Event-ID`). A transaction id fits in 39 bits for 2^39 transactions (17 years at 1,000
+/// a second); a transaction's events span fewer than 2^24 row ids unless 16 million events are
+/// written while it runs (the migration keeps the earlier events, one old transaction, within
+/// that span).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Position {
     tx: i64,
@@ -265,27 +267,31 @@ struct EventRow {
     created_at: DateTime<Utc>,
 }
 
-/// A feed's events (those matching `feed`, with `columns`) from the first event of the
-/// transaction `$1`, in order, with their positions. Only finished transactions, each read from
-/// its first event, so a place is the same on every read; the index on `(tx, id)` gives them in
-/// order and the caller's LIMIT stops the scan, skipping at most the events of `$1`.
-fn in_order(feed: &str, columns: &str) -> String {
+/// A feed's events (those matching `feed`, with `columns` of `events e`, joined with `joins`)
+/// after the position (`$1`, `$2`), in order, at most `$3`, each with its position. Only
+/// finished transactions. The position's event is found by its transaction's first row id, so
+/// the scan starts right after it in the index on `(tx, id)` however far back it is; a position
+/// in a transaction without events (a stream's start, "after all of `tx`") starts at the next.
+fn feed_query(feed: &str, columns: &str, joins: &str) -> String {
     format!(
-        "SELECT e.tx::text::bigint AS tx, row_number() OVER (PARTITION BY e.tx ORDER BY e.id) AS place, {columns}
-           FROM events e
-          WHERE e.tx >= $1::text::xid8 AND e.tx < pg_snapshot_xmin(pg_current_snapshot()) AND {feed}
-          ORDER BY e.tx, e.id"
+        "SELECT e.tx::text::bigint AS tx, e.id - (SELECT min(f.id) FROM events f WHERE f.tx = e.tx) + 1 AS place,
+                {columns}
+           FROM events e {joins}
+          WHERE {feed}
+            AND (e.tx, e.id) > ($1::text::xid8,
+                 coalesce((SELECT min(f.id) FROM events f WHERE f.tx = $1::text::xid8) + $2 - 1, {i64_max}))
+            AND e.tx < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY e.tx, e.id LIMIT $3",
+        i64_max = i64::MAX
     )
 }
 
 /// The airline's events after `after`, in order.
 pub async fn airline_after(conn: &mut AsyncPgConnection, after: Position) -> QueryResult<Vec<AirlineEvent>> {
-    let rows: Vec<EventRow> = diesel::sql_query(format!(
-        "SELECT e.tx, e.place, e.kind, e.segment_id, e.pass_id, e.seats::bigint AS seats, e.cents, g.currency,
-                e.detail, e.created_at
-           FROM ({}) e LEFT JOIN segments g ON g.segment_id = e.segment_id
-          WHERE e.tx > $1 OR e.place > $2 ORDER BY e.tx, e.place LIMIT $3",
-        in_order("e.audience = 'airline'", "e.kind, e.segment_id, e.pass_id, e.seats, e.cents, e.detail, e.created_at")
+    let rows: Vec<EventRow> = diesel::sql_query(feed_query(
+        "e.audience = 'airline'",
+        "e.kind, e.segment_id, e.pass_id, e.seats::bigint AS seats, e.cents, g.currency, e.detail, e.created_at",
+        "LEFT JOIN segments g ON g.segment_id = e.segment_id",
     ))
     .bind::<BigInt, _>(after.tx)
     .bind::<BigInt, _>(after.place)
@@ -329,17 +335,14 @@ pub async fn passenger_after(
     user_id: Uuid,
     after: Position,
 ) -> QueryResult<Vec<PassEvent>> {
-    let rows: Vec<PassEventRow> = diesel::sql_query(format!(
-        "SELECT e.tx, e.place, e.kind, e.pass_id, e.created_at FROM ({}) e
-          WHERE e.tx > $1 OR e.place > $2 ORDER BY e.tx, e.place LIMIT $3",
-        in_order("e.user_id = $4", "e.kind, e.pass_id, e.created_at")
-    ))
-    .bind::<BigInt, _>(after.tx)
-    .bind::<BigInt, _>(after.place)
-    .bind::<BigInt, _>(PAGE)
-    .bind::<SqlUuid, _>(user_id)
-    .load(conn)
-    .await?;
+    let rows: Vec<PassEventRow> =
+        diesel::sql_query(feed_query("e.user_id = $4", "e.kind, e.pass_id, e.created_at", ""))
+            .bind::<BigInt, _>(after.tx)
+            .bind::<BigInt, _>(after.place)
+            .bind::<BigInt, _>(PAGE)
+            .bind::<SqlUuid, _>(user_id)
+            .load(conn)
+            .await?;
     Ok(rows
         .into_iter()
         .filter_map(|row| {
