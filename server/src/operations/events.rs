@@ -178,8 +178,7 @@ struct Touched {
 async fn alert_round(conn: &mut AsyncPgConnection) -> QueryResult<()> {
     conn.transaction(|conn| {
         async move {
-            let locked = crate::db::try_round_lock(conn, ALERTS_LOCK).await?;
-            if !locked {
+            if !crate::db::try_round_lock(conn, ALERTS_LOCK).await? {
                 return Ok(());
             }
             // From the last round's horizon to this one's: every transaction below a horizon

@@ -110,9 +110,9 @@ pub async fn run(state: actix_web::web::Data<AppState>) {
 /// `(id, peers still to receive it, payload)`
 type Row = (i64, Vec<String>, serde_json::Value);
 
-/// One round (one replica at a time): reads due rows, sends each peer its messages (all peers in parallel), then
-/// deletes the rows every peer has acknowledged and, for the others, keeps only the peers still
-/// missing and backs off. Returns the rows claimed.
+/// One round, one replica at a time: reads due rows, sends each peer its messages (all peers in
+/// parallel), then deletes the rows every peer has acknowledged and, for the others, keeps only
+/// the peers still missing and backs off. Returns the rows read.
 pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, anyhow::Error, _>(|conn| {
